@@ -1,0 +1,153 @@
+"""Input checks shared by operators, encoders and the estimator.
+
+Every public entry point funnels a graph through :func:`check_graph` so that bad
+input fails early with a message that names the problem, instead of surfacing
+later as a NaN, a shape error deep inside a sparse kernel, or a segfault.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import is_undirected
+
+__all__ = ["GraphInputError", "check_graph", "check_features", "count_components"]
+
+
+class GraphInputError(ValueError):
+    """Raised when a graph, its weights or its features cannot be used."""
+
+
+def check_graph(
+    edge_index: Tensor,
+    edge_weight: Optional[Tensor],
+    num_nodes: Optional[int],
+    *,
+    require_undirected: bool = True,
+) -> Tuple[Tensor, Optional[Tensor], int]:
+    """Validate a graph given in PyG's COO form and return it unchanged.
+
+    Args:
+        edge_index: ``[2, E]`` integer tensor of (source, target) pairs.
+        edge_weight: optional ``[E]`` non-negative, finite weights.
+        num_nodes: number of nodes; inferred as ``max(edge_index) + 1`` if
+            ``None``.
+        require_undirected: raise if the edge set (with weights) is not
+            symmetric.
+
+    Returns:
+        ``(edge_index, edge_weight, num_nodes)``.
+
+    Raises:
+        GraphInputError: naming the first problem found.
+    """
+    if not isinstance(edge_index, Tensor):
+        raise GraphInputError(f"edge_index must be a torch.Tensor, got {type(edge_index).__name__}.")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise GraphInputError(f"edge_index must have shape [2, num_edges], got {list(edge_index.shape)}.")
+    if edge_index.dtype not in (torch.int64, torch.int32):
+        raise GraphInputError(
+            f"edge_index must hold integers (torch.long), got dtype {edge_index.dtype}."
+        )
+    if num_nodes is None:
+        num_nodes = int(edge_index.max()) + 1 if edge_index.numel() > 0 else 0
+    num_nodes = int(num_nodes)
+    if num_nodes <= 0:
+        raise GraphInputError("The graph is empty: it has no nodes.")
+    if edge_index.size(1) == 0:
+        raise GraphInputError(
+            f"The graph has {num_nodes} nodes but no edges: every graph operator is zero, "
+            "so there is no spectrum to learn."
+        )
+    lo, hi = int(edge_index.min()), int(edge_index.max())
+    if lo < 0 or hi >= num_nodes:
+        raise GraphInputError(
+            f"edge_index holds node indices in [{lo}, {hi}], outside [0, {num_nodes - 1}] "
+            f"for num_nodes={num_nodes}."
+        )
+    if edge_weight is not None:
+        if not isinstance(edge_weight, Tensor):
+            raise GraphInputError("edge_weight must be a torch.Tensor or None.")
+        if edge_weight.dim() != 1 or edge_weight.numel() != edge_index.size(1):
+            raise GraphInputError(
+                f"edge_weight must have shape [{edge_index.size(1)}] (one weight per edge), "
+                f"got {list(edge_weight.shape)}."
+            )
+        if edge_weight.device != edge_index.device:
+            raise GraphInputError(
+                f"edge_weight is on {edge_weight.device} but edge_index is on {edge_index.device}; "
+                "move them to the same device."
+            )
+        if not torch.is_floating_point(edge_weight):
+            raise GraphInputError(f"edge_weight must be a floating point tensor, got {edge_weight.dtype}.")
+        bad = ~torch.isfinite(edge_weight)
+        if bool(bad.any()):
+            raise GraphInputError(f"edge_weight has {int(bad.sum())} NaN or infinite entries.")
+        if bool((edge_weight < 0).any()):
+            raise GraphInputError(
+                f"edge_weight has {int((edge_weight < 0).sum())} negative entries; normalized "
+                "adjacency and Laplacian operators need non-negative weights."
+            )
+    if require_undirected and not is_undirected(edge_index.long(), edge_weight, num_nodes=num_nodes):
+        raise GraphInputError(
+            "The graph is directed (edge_index/edge_weight is not symmetric), but the operator is "
+            "symmetric. Pass symmetrize=True (uses torch_geometric.utils.to_undirected) or "
+            "symmetrize the graph yourself."
+        )
+    return edge_index, edge_weight, num_nodes
+
+
+def check_features(x: Tensor, num_nodes: int, device: torch.device, name: str = "x") -> Tensor:
+    """Check node features: ``[num_nodes, F]``, floating, finite, on ``device``."""
+    if not isinstance(x, Tensor):
+        raise GraphInputError(f"data.{name} must be a torch.Tensor, got {type(x).__name__}.")
+    if x.dim() == 1:
+        x = x.unsqueeze(-1)
+    if x.dim() != 2 or x.size(0) != num_nodes:
+        raise GraphInputError(f"data.{name} must have shape [{num_nodes}, num_features], got {list(x.shape)}.")
+    if x.device != device:
+        raise GraphInputError(f"data.{name} is on {x.device} but edge_index is on {device}.")
+    if not torch.is_floating_point(x):
+        x = x.float()
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        rows = int(bad.any(dim=1).sum())
+        raise GraphInputError(f"data.{name} has {int(bad.sum())} NaN or infinite entries in {rows} rows.")
+    return x
+
+
+def count_components(edge_index: Tensor, num_nodes: int) -> Tuple[int, int]:
+    """Return ``(number of connected components, number of isolated nodes)``."""
+    import numpy as np
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    ei = edge_index.detach().cpu().numpy()
+    mat = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
+    num, _ = connected_components(mat, directed=True, connection="weak")
+    deg = np.bincount(np.concatenate([ei[0], ei[1]]), minlength=num_nodes)
+    # Self-loops do not count as neighbours (get_laplacian drops them).
+    loops = ei[0] == ei[1]
+    deg = deg - 2 * np.bincount(ei[0][loops], minlength=num_nodes)
+    return int(num), int((deg == 0).sum())
+
+
+def warn_disconnected(num_components: int, num_isolated: int, trivial: str) -> None:
+    """Warn that the trivial eigenvalue repeats once per connected component."""
+    if num_components > 1:
+        extra = (
+            f" ({num_isolated} of them isolated nodes, which follow PyG's convention: a zero row in the "
+            "normalized adjacency, a Laplacian diagonal of 1)"
+            if num_isolated
+            else ""
+        )
+        warnings.warn(
+            f"The graph has {num_components} connected components{extra}: the trivial eigenvalue "
+            f"{trivial} repeats {num_components} times and eigenvectors inside that eigenspace are not "
+            "unique. Use torch_geometric.transforms.LargestConnectedComponents() for a connected graph, "
+            "or compare eigenspaces rather than single eigenvectors.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,81 @@
+r"""Graphs with closed-form normalized-Laplacian spectra, for exact tests.
+
+============  ============================================  ==================================
+graph         eigenvalues of :math:`L_{sym}`                 eigenvectors
+============  ============================================  ==================================
+path P_n      :math:`1 - \cos(\pi j/(n-1))`, j = 0..n-1      :math:`D^{1/2}\cos(\pi j i/(n-1))`
+cycle C_n     :math:`1 - \cos(2\pi j/n)` (pairs degenerate)  Fourier modes
+torus r x c   :math:`1 - (\cos\frac{2\pi a}{r} + \cos\frac{2\pi b}{c})/2`  products of Fourier modes
+============  ============================================  ==================================
+
+The open 2-D grid has no closed form for :math:`L_{sym}` (it is not regular);
+:func:`grid_graph` with ``periodic=True`` is the torus above.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+__all__ = ["path_graph", "cycle_graph", "grid_graph", "laplacian_spectrum", "path_eigenvectors"]
+
+
+def _data(src, dst, num_nodes: int) -> Data:
+    ei = torch.stack([torch.as_tensor(src), torch.as_tensor(dst)]).long()
+    return Data(edge_index=to_undirected(ei, num_nodes=num_nodes), num_nodes=num_nodes)
+
+
+def path_graph(n: int) -> Data:
+    """Path on ``n`` nodes (``n >= 2``)."""
+    i = torch.arange(n - 1)
+    return _data(i, i + 1, n)
+
+
+def cycle_graph(n: int) -> Data:
+    """Cycle on ``n`` nodes (``n >= 3``)."""
+    i = torch.arange(n)
+    return _data(i, (i + 1) % n, n)
+
+
+def grid_graph(rows: int, cols: int, periodic: bool = False) -> Data:
+    """2-D grid (``periodic=True``: torus, needs ``rows, cols >= 3``). Node ``r*cols + c``."""
+    r, c = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    r, c = r.flatten(), c.flatten()
+    node = r * cols + c
+    src, dst = [], []
+    right = (c + 1 < cols) | periodic
+    down = (r + 1 < rows) | periodic
+    src += [node[right]]
+    dst += [(r * cols + (c + 1) % cols)[right]]
+    src += [node[down]]
+    dst += [(((r + 1) % rows) * cols + c)[down]]
+    return _data(torch.cat(src), torch.cat(dst), rows * cols)
+
+
+def laplacian_spectrum(kind: str, *shape: int) -> np.ndarray:
+    """Closed-form eigenvalues of :math:`L_{sym}`, ascending.
+
+    ``laplacian_spectrum("path", n)``, ``("cycle", n)``, ``("torus", rows, cols)``.
+    """
+    if kind == "path":
+        (n,) = shape
+        vals = 1 - np.cos(np.pi * np.arange(n) / (n - 1))
+    elif kind == "cycle":
+        (n,) = shape
+        vals = 1 - np.cos(2 * np.pi * np.arange(n) / n)
+    elif kind == "torus":
+        rows, cols = shape
+        a, b = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        vals = 1 - (np.cos(2 * np.pi * a / rows) + np.cos(2 * np.pi * b / cols)).ravel() / 2
+    else:
+        raise ValueError(f"No closed form for {kind!r}; choose 'path', 'cycle' or 'torus'.")
+    return np.sort(vals)
+
+
+def path_eigenvectors(n: int, k: int) -> np.ndarray:
+    r"""First ``k`` unit-norm eigenvectors of :math:`L_{sym}` of the path (ascending eigenvalues)."""
+    i = np.arange(n)
+    d = np.where((i == 0) | (i == n - 1), 1.0, 2.0)
+    vecs = np.sqrt(d)[:, None] * np.cos(np.pi * np.outer(i, np.arange(k)) / (n - 1))
+    return vecs / np.linalg.norm(vecs, axis=0, keepdims=True)

@@ -1,0 +1,42 @@
+"""MLP on node features (inductive)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+from torch_geometric.nn.models import MLP
+
+__all__ = ["MLPEncoder"]
+
+
+class MLPEncoder(nn.Module):
+    r"""An MLP (:class:`torch_geometric.nn.models.MLP`) from node features to
+    :math:`m` eigenfunction values, as in Neural Eigenmap.
+
+    Inductive: it evaluates on any node with features, but it can only learn
+    eigenfunctions that are functions of the features (graph structure is
+    not an input).
+
+    Args:
+        in_channels: feature dimension.
+        out_channels: number of functions :math:`m`.
+        hidden_channels: width of the hidden layers.
+        num_layers: number of linear layers.
+        **kwargs: passed to :class:`~torch_geometric.nn.models.MLP`
+            (``act``, ``norm``, ``dropout``...).
+
+    Example:
+        >>> enc = MLPEncoder(data.num_features, 8)
+        >>> f = enc(data.x)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 256, num_layers: int = 3, **kwargs):
+        super().__init__()
+        kwargs.setdefault("norm", None)
+        self.mlp = MLP(in_channels=in_channels, hidden_channels=hidden_channels, out_channels=out_channels,
+                       num_layers=num_layers, **kwargs)
+
+    def forward(self, x: Tensor, edge_index: Optional[Tensor] = None, n_id: Optional[Tensor] = None) -> Tensor:
+        if x is None:
+            raise ValueError("MLPEncoder needs node features (data.x is None).")
+        return self.mlp(x)

@@ -1,0 +1,80 @@
+r"""Graph operators applied by sparse message passing.
+
+Each operator knows how to apply itself to an ``[n, m]`` block
+(:meth:`~GraphOperator.matvec`), whether it is PSD, the node measure in
+which it is self-adjoint, how its eigenvalues map back to the operator the
+user asked for (:meth:`~GraphOperator.to_original`) and its trivial mode.
+
+=====================  ==============================================  =====
+name                   training operator :math:`T`                     PSD
+=====================  ==============================================  =====
+``"adjacency"``        :math:`\hat A = D^{-1/2} A D^{-1/2}`             no
+``"lazy_adjacency"``   :math:`(I + \hat A)/2`                          yes
+``"laplacian"``        :math:`I - L_{sym}/2` (bottom of :math:`L_{sym}`)  yes
+``"random_walk"``      :math:`P = D^{-1}A` in :math:`L^2(\pi)`          no
+=====================  ==============================================  =====
+
+:class:`PolynomialFilter` wraps any of them in a gap-widening polynomial.
+"""
+from typing import Optional, Type, Union
+
+import torch
+from torch import Tensor
+
+from .adjacency import LazyAdjacency, NormalizedAdjacency
+from .base import GraphOperator, LaplacianOperator
+from .laplacian import NormalizedLaplacian
+from .polynomial import PolynomialFilter
+from .random_walk import RandomWalk
+
+__all__ = [
+    "GraphOperator",
+    "LaplacianOperator",
+    "NormalizedAdjacency",
+    "LazyAdjacency",
+    "NormalizedLaplacian",
+    "RandomWalk",
+    "PolynomialFilter",
+    "OPERATORS",
+    "build_operator",
+]
+
+OPERATORS: dict[str, Type[LaplacianOperator]] = {
+    "adjacency": NormalizedAdjacency,
+    "lazy_adjacency": LazyAdjacency,
+    "laplacian": NormalizedLaplacian,
+    "random_walk": RandomWalk,
+}
+
+
+def build_operator(
+    name: Union[str, Type[LaplacianOperator]],
+    edge_index: Tensor,
+    edge_weight: Optional[Tensor] = None,
+    num_nodes: Optional[int] = None,
+    *,
+    symmetrize: bool = False,
+    filter_degree: int = 1,
+    dtype: torch.dtype = torch.float32,
+) -> GraphOperator:
+    """Build an operator by name, optionally wrapped in a power filter.
+
+    Args:
+        name: one of :data:`OPERATORS` (or an operator class).
+        edge_index, edge_weight, num_nodes: the graph (see
+            :meth:`LaplacianOperator.from_edge_index`).
+        symmetrize: accept directed input and symmetrize it.
+        filter_degree: if > 1, learn :math:`T^{d}` instead of :math:`T`
+            (:meth:`PolynomialFilter.power`; PSD operators only).
+        dtype: floating dtype.
+    """
+    if isinstance(name, str):
+        if name not in OPERATORS:
+            raise ValueError(f"Unknown operator {name!r}; choose one of {sorted(OPERATORS)}.")
+        cls = OPERATORS[name]
+    else:
+        cls = name
+    op = cls.from_edge_index(edge_index, edge_weight, num_nodes, symmetrize=symmetrize, dtype=dtype)
+    if int(filter_degree) > 1:
+        op = PolynomialFilter.power(op, int(filter_degree))
+    return op

@@ -1,0 +1,63 @@
+"""The optimisation loop shared by full-batch and mini-batch training."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Dict, List, Tuple
+
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["train_loop", "DivergenceError"]
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+def train_loop(
+    step_fn: Callable[[], torch.Tensor],
+    eval_fn: Callable[[], Dict[str, Any]],
+    *,
+    max_steps: int,
+    eval_every: int,
+    tol: float,
+    progress: bool = True,
+    desc: str = "training",
+    lr_fn: Callable[[], float] = lambda: float("nan"),
+) -> Tuple[List[Dict[str, Any]], int, bool]:
+    """Run ``step_fn`` until the max Ritz residual from ``eval_fn`` is ``<= tol``.
+
+    ``step_fn`` does one optimisation step and returns the (detached) loss;
+    it is not synchronised with the host except at evaluations, so GPU steps
+    queue up. ``eval_fn`` returns a dict with at least ``"residual"`` (max over
+    the returned modes, ``inf`` if not available).
+
+    Returns ``(history, steps_run, converged)``.
+    """
+    history: List[Dict[str, Any]] = []
+    start = time.perf_counter()
+    converged = False
+    step = 0
+    losses = []
+    with tqdm(total=max_steps, desc=desc, disable=not progress, dynamic_ncols=True, mininterval=0.5,
+              leave=False) as bar:
+        for step in range(1, max_steps + 1):
+            losses.append(step_fn())
+            if step % eval_every == 0 or step == max_steps:
+                loss = float(torch.stack(losses).mean())
+                losses = []
+                if not math.isfinite(loss):
+                    raise DivergenceError(
+                        f"The loss became {loss} at step {step}. Lower lr (or use optimizer='adam'), "
+                        "check the graph for extreme weights, or use dtype=torch.float64."
+                    )
+                record = {"step": step, "time": time.perf_counter() - start, "loss": loss, "lr": lr_fn()}
+                record.update(eval_fn())
+                history.append(record)
+                bar.set_postfix(loss=f"{loss:.4g}", residual=f"{record['residual']:.2e}", refresh=False)
+                bar.update(step - bar.n)
+                if record["residual"] <= tol:
+                    converged = True
+                    break
+    return history, step, converged
