@@ -134,20 +134,30 @@ def count_components(edge_index: Tensor, num_nodes: int) -> Tuple[int, int]:
     return int(num), int((deg == 0).sum())
 
 
-def warn_disconnected(num_components: int, num_isolated: int, trivial: str) -> None:
-    """Warn that the trivial eigenvalue repeats once per connected component."""
-    if num_components > 1:
-        extra = (
-            f" ({num_isolated} of them isolated nodes, which follow PyG's convention: a zero row in the "
-            "normalized adjacency, a Laplacian diagonal of 1)"
-            if num_isolated
-            else ""
+def warn_disconnected(num_components: int, num_isolated: int, trivial: str, isolated_value: str) -> None:
+    """Warn that the trivial eigenvalue repeats once per connected component.
+
+    Isolated nodes follow PyG's convention (a zero row of the normalized
+    adjacency, a Laplacian diagonal of 1): each adds the eigenvalue
+    ``isolated_value`` with an indicator eigenvector, not a trivial one.
+    """
+    connected = num_components - num_isolated
+    if connected <= 1 and num_isolated == 0:
+        return
+    parts = [f"The graph has {num_components} connected components"]
+    if connected > 1:
+        parts.append(
+            f": the trivial eigenvalue {trivial} repeats {connected} times and eigenvectors inside that "
+            "eigenspace are not unique"
         )
-        warnings.warn(
-            f"The graph has {num_components} connected components{extra}: the trivial eigenvalue "
-            f"{trivial} repeats {num_components} times and eigenvectors inside that eigenspace are not "
-            "unique. Use torch_geometric.transforms.LargestConnectedComponents() for a connected graph, "
-            "or compare eigenspaces rather than single eigenvectors.",
-            UserWarning,
-            stacklevel=3,
+    if num_isolated:
+        parts.append(
+            f"{';' if connected > 1 else ':'} {num_isolated} are isolated nodes, which follow PyG's convention "
+            f"(zero row of the normalized adjacency, Laplacian diagonal 1) and each add the eigenvalue "
+            f"{isolated_value} with an indicator eigenvector"
         )
+    parts.append(
+        ". Use torch_geometric.transforms.LargestConnectedComponents() for a connected graph, or compare "
+        "eigenspaces rather than single eigenvectors."
+    )
+    warnings.warn("".join(parts), UserWarning, stacklevel=3)

@@ -287,7 +287,7 @@ class NeuralSpectralEmbedding:
             raise ValueError(f"num_components={k} must be smaller than the number of nodes ({n}).")
         n_comp, n_iso = count_components(data.edge_index, n)
         self.n_connected_components_ = n_comp
-        warn_disconnected(n_comp, n_iso, f"{op.base.trivial_mode()[1]:g}")
+        warn_disconnected(n_comp, n_iso, f"{op.base.trivial_mode()[1]:g}", f"{op.base.isolated_eigenvalue():g}")
         p = max(8, k // 2) if self.n_oversamples == "auto" else int(self.n_oversamples)
         m = min(k + p, n)
         self.n_components_learned_ = m

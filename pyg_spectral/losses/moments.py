@@ -63,19 +63,27 @@ def cross(
     routed: bool = False,
     tf_detached: bool = True,
 ) -> Tensor:
-    r"""Estimate :math:`Q = E_\rho[f (Tf)^\top]` (``[m, m]``) with self-adjoint gradients."""
+    r"""Estimate :math:`Q = E_\rho[f (Tf)^\top]` (``[m, m]``), symmetrised.
+
+    :math:`Q` is symmetric for a self-adjoint :math:`T`; a batch estimate
+    :math:`\hat Q` is not, so the symmetric part :math:`(\hat Q + \hat
+    Q^\top)/2` (equally unbiased) is returned, and its gradient is the
+    self-adjoint one in every mode.
+    """
     w = batch_weight(f, weight)
     fw = f * w
     if tf_detached:
         tf = tf.detach()
-        a = fw.transpose(0, 1) @ tf  # (l, m) = f_l . Tf_m, gradient to f_l
+        a = fw.transpose(0, 1) @ tf  # (l, m) = f_l . Tf_m, gradient to f_l only
+        sym = 0.5 * (a + a.transpose(0, 1)).detach()
         if not routed:
-            return a + a.transpose(0, 1) - a.detach()
-        return _route(a, 2.0 * a - a.detach())
-    # tf carries gradient through T.
-    a = fw.transpose(0, 1) @ tf
+            # value sym(a); gradient of sum C*Q is 2 w Tf C_sym
+            return a + a.transpose(0, 1) - sym
+        # entry (l > m): value sym(a)_lm, gradient Tf_m to f_l; diagonal: gradient 2 Tf_l
+        return _route(a - a.detach() + sym, 2.0 * a - a.detach())
+    a = fw.transpose(0, 1) @ tf  # gradients through T
     if not routed:
-        return a
-    lower = fw.transpose(0, 1) @ tf.detach()  # (l, m) = f_l . sg(Tf_m) -> f_l
-    upper = (f.detach() * w).transpose(0, 1) @ tf  # (l, m) = sg(f_l) . T f_m -> f_m
-    return torch.tril(lower, -1) + torch.triu(upper, 1) + torch.diag_embed(torch.diagonal(a))
+        return 0.5 * (a + a.transpose(0, 1))
+    to_row = fw.transpose(0, 1) @ tf.detach()  # (l, m) = f_l . sg(Tf_m) -> f_l
+    to_col = (f.detach() * w).transpose(0, 1) @ tf  # (l, m) = sg(f_l) . T f_m -> f_m
+    return _route(0.5 * (to_row + to_col.transpose(0, 1)), a)

@@ -1,6 +1,7 @@
 """Base classes of graph operators applied by sparse message passing."""
 from __future__ import annotations
 
+import warnings
 from typing import Optional, Tuple
 
 import numpy as np
@@ -12,6 +13,14 @@ from torch_geometric.utils import get_laplacian, remove_self_loops, scatter, to_
 from .._validation import check_graph
 
 __all__ = ["GraphOperator", "LaplacianOperator"]
+
+
+def _to_csr(index: Tensor, value: Tensor, num_nodes: int) -> Tensor:
+    """Coalesce (summing duplicates) into a CSR matrix, without torch's beta-state notices."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        coo = torch.sparse_coo_tensor(index, value, (num_nodes, num_nodes), check_invariants=False)
+        return coo.coalesce().to_sparse_csr()
 
 
 class GraphOperator:
@@ -90,6 +99,10 @@ class GraphOperator:
         """
         vec = self.degree.clamp_min(0).sqrt()
         return vec / vec.norm(), float(self.to_original(torch.tensor(1.0, dtype=torch.float64)))
+
+    def isolated_eigenvalue(self) -> float:
+        """Eigenvalue (user's units) carried by an isolated node's indicator vector."""
+        return float("nan")
 
     def symmetric_matrix(self) -> sp.csr_matrix:  # pragma: no cover - abstract
         r"""Scipy matrix :math:`S = R^{1/2} T R^{-1/2}`, :math:`R = \mathrm{diag}(\rho)`.
@@ -190,12 +203,15 @@ class LaplacianOperator(GraphOperator):
         degree = scatter(w, ei[0], dim=0, dim_size=num_nodes, reduce="sum")
         index, value = get_laplacian(edge_index, edge_weight, normalization=cls.normalization,
                                      dtype=dtype, num_nodes=num_nodes)
-        lap = torch.sparse_coo_tensor(index, value, (num_nodes, num_nodes)).coalesce().to_sparse_csr()
-        return cls(lap, degree)
+        return cls(_to_csr(index, value, num_nodes), degree)
 
     def matvec(self, x: Tensor) -> Tensor:
         lx = torch.sparse.mm(self.laplacian, x) if x.dim() == 2 else torch.mv(self.laplacian, x)
         return self.c0 * x + self.c1 * lx
+
+    def isolated_eigenvalue(self) -> float:
+        # get_laplacian puts 1 on an isolated node's diagonal: T_ii = c0 + c1.
+        return float(self.to_original(torch.tensor(self.c0 + self.c1, dtype=torch.float64)))
 
     def laplacian_scipy(self) -> sp.csr_matrix:
         """The stored Laplacian as a scipy CSR matrix (float64)."""
