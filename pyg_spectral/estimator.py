@@ -310,6 +310,8 @@ class NeuralSpectralEmbedding:
         encoder = encoder.to(device=device, dtype=self.dtype)
         if isinstance(encoder, EmbeddingEncoder):
             encoder.column_grad_scale.copy_(1.0 / loss_fn.vector_mask)
+            if not reuse:
+                _ritz_initialize(encoder, op)
         optimizer, lr, schedule = resolve_optimizer(self.optimizer, self.lr, self.lr_schedule,
                                                     kind == "embedding", op.spectral_radius * loss_fn.curvature)
         opt, sched = build_optimizer(encoder.parameters(), optimizer, lr, schedule, self.max_steps, self.momentum)
@@ -437,6 +439,31 @@ class NeuralSpectralEmbedding:
     def fit_transform(self, data: Data, y: Any = None) -> Tensor:
         """:meth:`fit` then :meth:`transform` on the same graph."""
         return self.fit(data).transform()
+
+
+@torch.no_grad()
+def _ritz_initialize(encoder: EmbeddingEncoder, op: GraphOperator) -> None:
+    r"""Start the table at the minimiser of the loss inside its random initial span.
+
+    Inside a subspace, NestedLoRA (and OMM) are minimised by the Ritz vectors
+    :math:`u_l` scaled by :math:`\sqrt{\theta_l}`. Starting there (one matvec
+    and an :math:`m \times m` eigenproblem) skips the transient in which
+    tiny random columns grow exponentially and, with heavy-ball momentum,
+    overshoot into the region where the quartic Gram term is stiff; that
+    overshoot diverges on small graphs where :math:`m` is close to :math:`n`.
+    Ritz values below 1% of the largest are floored there, so no column starts
+    at the zero saddle.
+    """
+    f = encoder()
+    tf = op.matvec(f)
+    theta, coef = rayleigh_ritz(f, tf, op.measure)
+    r = theta.numel()
+    if r == 0:
+        return
+    scale = theta.clamp_min(0.01 * float(theta.max().clamp_min(1e-12))).sqrt()
+    start = f.detach().double().clone()
+    start[:, :r] = (f.detach().double() @ coef) * scale
+    encoder.set_functions_(start)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -88,5 +88,13 @@ class EmbeddingEncoder(nn.Module):
             return weight * self.inv_sqrt_measure.to(weight.dtype)
         return weight[n_id] * self.inv_sqrt_measure[n_id].to(weight.dtype)
 
+    @torch.no_grad()
+    def set_functions_(self, f: Tensor) -> "EmbeddingEncoder":
+        """Overwrite the table so that :meth:`forward` returns ``f`` (``[n, m]``)."""
+        if f.shape != self.weight.shape:
+            raise ValueError(f"f must have shape {list(self.weight.shape)}, got {list(f.shape)}.")
+        self.weight.copy_(f.to(self.weight.dtype) / self.inv_sqrt_measure.to(self.weight.dtype))
+        return self
+
     def extra_repr(self) -> str:
         return f"num_nodes={self.num_nodes}, out_channels={self.out_channels}"

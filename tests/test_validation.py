@@ -1,0 +1,207 @@
+"""Bad input: each case gets a clear error naming the problem, or a documented, tested handling."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+from pyg_spectral import GraphInputError, NeuralSpectralEmbedding
+from pyg_spectral.datasets import cycle_graph, path_graph
+
+
+def fit(data, k=2, **kwargs):
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("max_steps", 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return NeuralSpectralEmbedding(k, **kwargs).fit(data)
+
+
+def test_empty_graph():
+    data = Data(edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=0)
+    with pytest.raises(GraphInputError, match="empty"):
+        fit(data)
+
+
+def test_graph_without_edges():
+    data = Data(edge_index=torch.empty(2, 0, dtype=torch.long), num_nodes=5)
+    with pytest.raises(GraphInputError, match="no edges"):
+        fit(data)
+
+
+@pytest.mark.parametrize("k", [10, 11])
+def test_k_not_smaller_than_num_nodes(k):
+    with pytest.raises(ValueError, match="smaller than the number of nodes"):
+        fit(cycle_graph(10), k=k)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "3"])
+def test_bad_num_components(k):
+    with pytest.raises(ValueError, match="num_components"):
+        fit(cycle_graph(10), k=k)
+
+
+@pytest.mark.parametrize(
+    "value,match", [(math.nan, "NaN or infinite"), (math.inf, "NaN or infinite"), (-1.0, "negative")]
+)
+def test_bad_edge_weights(value, match):
+    data = cycle_graph(10)
+    w = torch.ones(data.edge_index.size(1))
+    w[3] = value
+    data.edge_weight = w
+    with pytest.raises(GraphInputError, match=match):
+        fit(data)
+
+
+def test_edge_weight_wrong_length():
+    data = cycle_graph(10)
+    data.edge_weight = torch.ones(3)
+    with pytest.raises(GraphInputError, match="edge_weight"):
+        fit(data)
+
+
+@pytest.mark.parametrize("encoder", ["mlp", "gcn"])
+def test_nan_features(encoder):
+    data = cycle_graph(12)
+    data.x = torch.randn(12, 3)
+    data.x[4, 1] = math.nan
+    with pytest.raises(GraphInputError, match="NaN"):
+        fit(data, encoder=encoder)
+
+
+def test_mlp_needs_features():
+    with pytest.raises(GraphInputError, match="data.x is None"):
+        fit(cycle_graph(12), encoder="mlp")
+
+
+def test_edge_index_out_of_range():
+    data = Data(edge_index=torch.tensor([[0, 1, 1, 7], [1, 0, 7, 1]]), num_nodes=5)
+    with pytest.raises(GraphInputError, match="outside"):
+        fit(data, k=1)
+
+
+def test_edge_index_negative():
+    data = Data(edge_index=torch.tensor([[0, 1, -1], [1, 0, 0]]), num_nodes=5)
+    with pytest.raises(GraphInputError):
+        fit(data, k=1)
+
+
+def test_edge_index_wrong_dtype():
+    data = Data(edge_index=torch.tensor([[0.0, 1.0], [1.0, 0.0]]), num_nodes=3)
+    with pytest.raises(GraphInputError, match="integer"):
+        fit(data, k=1)
+
+
+def test_edge_index_wrong_shape():
+    data = Data(edge_index=torch.tensor([[0, 1, 2], [1, 2, 0], [2, 0, 1]]), num_nodes=3)
+    with pytest.raises(GraphInputError, match=r"shape \[2, num_edges\]"):
+        fit(data, k=1)
+
+
+def test_missing_edge_index():
+    with pytest.raises(GraphInputError, match="edge_index"):
+        fit(Data(x=torch.randn(3, 2)), k=1)
+
+
+def test_directed_input_raises_with_hint():
+    # A directed cycle: every edge present in one direction only.
+    n = 12
+    src = torch.arange(n)
+    data = Data(edge_index=torch.stack([src, (src + 1) % n]), num_nodes=n)
+    with pytest.raises(GraphInputError, match="symmetrize=True"):
+        fit(data)
+
+
+def test_directed_input_symmetrized_matches_undirected():
+    n = 12
+    src = torch.arange(n)
+    directed = Data(edge_index=torch.stack([src, (src + 1) % n]), num_nodes=n)
+    a = fit(directed, k=4, symmetrize=True, max_steps=3000)
+    b = fit(Data(edge_index=to_undirected(directed.edge_index), num_nodes=n), k=4, max_steps=3000)
+    assert torch.allclose(a.eigenvalues_, b.eigenvalues_, atol=1e-5)
+
+
+def test_disconnected_graph_warns_with_component_count():
+    # Two disjoint cycles: the trivial Laplacian eigenvalue 0 repeats twice.
+    a, b = cycle_graph(10), cycle_graph(14)
+    data = Data(edge_index=torch.cat([a.edge_index, b.edge_index + 10], 1), num_nodes=24)
+    with pytest.warns(UserWarning, match="2 connected components.*repeats 2 times"):
+        model = NeuralSpectralEmbedding(4, progress=False, max_steps=4000).fit(data)
+    # Documented handling: the eigenvalues are still right, 0 appears twice.
+    assert torch.allclose(model.eigenvalues_[:2], torch.zeros(2, dtype=torch.float64), atol=1e-4)
+
+
+def test_isolated_nodes_follow_pyg_convention():
+    base = path_graph(10)
+    data = Data(edge_index=base.edge_index, num_nodes=12)  # nodes 10 and 11 have degree 0
+    with pytest.warns(UserWarning, match="2 are isolated nodes"):
+        model = NeuralSpectralEmbedding(3, progress=False, max_steps=4000).fit(data)
+    # Path-graph Laplacian eigenvalues 1 - cos(pi j / 9) plus two isolated eigenvalues 1.
+    expected = sorted([1 - math.cos(math.pi * j / 9) for j in range(10)] + [1.0, 1.0])[:3]
+    assert torch.allclose(model.eigenvalues_, torch.tensor(expected, dtype=torch.float64), atol=1e-4)
+    assert torch.isfinite(model.embedding_).all()
+
+
+def test_random_walk_rejects_isolated_nodes():
+    data = Data(edge_index=path_graph(10).edge_index, num_nodes=12)
+    with pytest.raises(GraphInputError, match="isolated"):
+        fit(data, operator="random_walk")
+
+
+def test_tensors_on_different_devices():
+    data = cycle_graph(10)
+    data.x = torch.randn(10, 3, device="meta")
+    with pytest.raises(GraphInputError, match="different devices"):
+        fit(data)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"operator": "laplace"}, "Unknown operator"),
+        ({"loss": "lora2"}, "Unknown loss"),
+        ({"nesting": "both"}, "Unknown nesting"),
+        ({"encoder": "transformer"}, "Unknown encoder"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"tol": -1.0}, "tol"),
+        ({"n_oversamples": -2}, "n_oversamples"),
+        ({"filter_degree": 0}, "filter_degree"),
+        ({"dtype": torch.int64}, "dtype"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit(cycle_graph(10), **kwargs)
+
+
+def test_unknown_set_params():
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        NeuralSpectralEmbedding(2).set_params(num_component=3)
+
+
+def test_omm_rejects_non_psd_operator():
+    with pytest.raises(ValueError, match="PSD"):
+        fit(cycle_graph(10), loss="nested_omm", operator="adjacency")
+
+
+def test_adjacency_negative_spectrum_explains_collapse():
+    # The EVD form of NestedLoRA learns only positive eigenvalues. A bipartite
+    # graph (even cycle) has a spectrum symmetric about 0, so asking for more
+    # components than positive eigenvalues collapses: a clear error, not NaN.
+    with pytest.raises(RuntimeError, match="lazy_adjacency"):
+        fit(cycle_graph(8), k=6, operator="adjacency", n_oversamples=0, max_steps=2000)
+
+
+def test_transform_before_fit():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NeuralSpectralEmbedding(2).transform()
+
+
+def test_embedding_encoder_is_transductive():
+    model = fit(cycle_graph(10), k=2)
+    with pytest.raises(ValueError, match="transductive"):
+        model.transform(cycle_graph(12))
