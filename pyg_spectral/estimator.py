@@ -16,6 +16,7 @@ from .losses import LOSSES, SpectralLoss, build_loss
 from .operators import OPERATORS, GraphOperator, build_operator
 from .spectrum import column_factors, fix_signs, normalize_columns, rayleigh_ritz, ritz_residuals
 from .training import build_optimizer, resolve_optimizer, train_loop
+from .training.minibatch import SAMPLERS, MiniBatchObjective
 
 __all__ = ["NeuralSpectralEmbedding", "ConvergenceWarning"]
 
@@ -89,6 +90,25 @@ class NeuralSpectralEmbedding:
         loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM,
             ``step`` for joint nesting).
         warm_start: reuse the encoder of the previous :meth:`fit` when shapes agree.
+        batch_size: ``None`` (default): exact full-batch training. An integer
+            :math:`B`: unbiased mini-batch training (see
+            :mod:`pyg_spectral.training.minibatch`); memory grows with
+            :math:`B` (and the sampled neighbourhoods), not with :math:`n`,
+            for ``"mlp"`` and GNN encoders. Inference is batched too.
+        sampler: ``"node"`` (nodes drawn from the measure; :math:`Tf` from
+            the exact rows of :math:`T`), ``"edge"`` (directed edges; one
+            sampled neighbour per row) or ``"neighbor"`` (node batches for
+            GNN encoders on neighbor-sampled subgraphs).
+        num_neighbors: fan-out per GNN layer for sampled subgraphs (default
+            10 per layer); its length must equal the GNN's number of layers.
+        edge_mode: ``"uniform"`` or ``"weighted"`` law of the edge sampler.
+        eval_size: held-out node sample on which mini-batch training
+            estimates Ritz residuals (no ground truth needed); when it is
+            ``>= n`` the evaluation is exact.
+        ema_decay: keep an exponential moving average of the encoder's
+            parameters (e.g. 0.995) and use it for evaluation and the result.
+        sampler_backend: ``"auto"``, ``"pyg"`` (pyg-lib/torch-sparse) or
+            ``"torch"`` for GNN subgraph sampling.
 
     Attributes:
         eigenvalues_ (Tensor): ``[k]`` eigenvalues of the user's operator
@@ -143,6 +163,13 @@ class NeuralSpectralEmbedding:
         encoder_kwargs: Optional[Dict[str, Any]] = None,
         loss_kwargs: Optional[Dict[str, Any]] = None,
         warm_start: bool = False,
+        batch_size: Optional[int] = None,
+        sampler: str = "node",
+        num_neighbors: Optional[List[int]] = None,
+        edge_mode: str = "uniform",
+        eval_size: int = 4096,
+        ema_decay: Optional[float] = None,
+        sampler_backend: str = "auto",
     ):
         self.num_components = num_components
         self.operator = operator
@@ -168,13 +195,21 @@ class NeuralSpectralEmbedding:
         self.encoder_kwargs = encoder_kwargs
         self.loss_kwargs = loss_kwargs
         self.warm_start = warm_start
+        self.batch_size = batch_size
+        self.sampler = sampler
+        self.num_neighbors = num_neighbors
+        self.edge_mode = edge_mode
+        self.eval_size = eval_size
+        self.ema_decay = ema_decay
+        self.sampler_backend = sampler_backend
 
     # ------------------------------------------------------------------ params
     _PARAMS = (
         "num_components", "operator", "loss", "nesting", "encoder", "max_steps", "tol", "lr", "device",
         "seed", "progress", "n_oversamples", "filter_degree", "optimizer", "momentum", "lr_schedule",
         "eval_every", "rayleigh_ritz", "gradient", "symmetrize", "dtype", "encoder_kwargs", "loss_kwargs",
-        "warm_start",
+        "warm_start", "batch_size", "sampler", "num_neighbors", "edge_mode", "eval_size", "ema_decay",
+        "sampler_backend",
     )
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
@@ -217,6 +252,15 @@ class NeuralSpectralEmbedding:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
         if self.n_oversamples != "auto" and (not isinstance(self.n_oversamples, int) or self.n_oversamples < 0):
             raise ValueError(f"n_oversamples must be 'auto' or a non-negative integer, got {self.n_oversamples!r}.")
+        if self.batch_size is not None and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                                            or self.batch_size < 2):
+            raise ValueError(f"batch_size must be None or an integer >= 2, got {self.batch_size!r}.")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"Unknown sampler {self.sampler!r}; choose one of {SAMPLERS}.")
+        if self.ema_decay is not None and not (0.0 < float(self.ema_decay) < 1.0):
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay!r}.")
+        if isinstance(self.eval_size, bool) or not isinstance(self.eval_size, int) or self.eval_size < 2:
+            raise ValueError(f"eval_size must be an integer >= 2, got {self.eval_size!r}.")
         if self.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             raise ValueError(f"dtype must be a floating torch dtype, got {self.dtype!r}.")
 
@@ -255,6 +299,34 @@ class NeuralSpectralEmbedding:
 
     def _encode(self, encoder: nn.Module, x: Optional[Tensor], edge_index: Tensor) -> Tensor:
         return encoder(x, edge_index)
+
+    def _full_outputs(self, encoder: nn.Module, x: Optional[Tensor], edge_index: Tensor) -> Tensor:
+        """Outputs at every node; batched over node chunks for MLPs when ``batch_size`` is set.
+
+        GNN encoders run one full-graph forward pass without gradient
+        (activations ``n x hidden`` per layer, as PyG's layer-wise inference).
+        """
+        if self.batch_size is not None and isinstance(encoder, MLPEncoder) and x is not None:
+            chunk = max(int(self.batch_size), 1024)
+            return torch.cat([encoder(part) for part in x.split(chunk)])
+        return encoder(x, edge_index)
+
+    def _minibatch(self, op: GraphOperator, encoder: nn.Module, x: Optional[Tensor], edge_index: Tensor,
+                   loss_fn: SpectralLoss, n: int, device) -> MiniBatchObjective:
+        if self.batch_size > n:
+            raise ValueError(
+                f"batch_size={self.batch_size} is larger than the graph ({n} nodes); use batch_size=None for "
+                "exact full-batch training, or a smaller batch."
+            )
+        if self.batch_size < loss_fn.independent_parts:
+            raise ValueError(f"batch_size must be at least {loss_fn.independent_parts} for {self.loss} "
+                             "(it is split into independent parts).")
+        if self.gradient != "custom":
+            raise ValueError("Mini-batch training uses gradient='custom' ((Tf) is estimated without gradient).")
+        gen = torch.Generator(device=device).manual_seed(int(self.seed) + 1)
+        return MiniBatchObjective(op, encoder, x, edge_index, self.batch_size, sampler=self.sampler,
+                                  num_neighbors=self.num_neighbors, edge_mode=self.edge_mode,
+                                  backend=self.sampler_backend, generator=gen)
 
     # --------------------------------------------------------------------- fit
     def fit(self, data: Data, y: Any = None) -> "NeuralSpectralEmbedding":
@@ -312,30 +384,55 @@ class NeuralSpectralEmbedding:
             encoder.column_grad_scale.copy_(1.0 / loss_fn.vector_mask)
             if not reuse:
                 _ritz_initialize(encoder, op)
-        optimizer, lr, schedule = resolve_optimizer(self.optimizer, self.lr, self.lr_schedule,
-                                                    kind == "embedding", op.spectral_radius * loss_fn.curvature)
+        minibatch = None
+        if self.batch_size is not None:
+            minibatch = self._minibatch(op, encoder, x, edge_index, loss_fn, n, device)
+        optimizer, lr, schedule = resolve_optimizer(
+            self.optimizer, self.lr, self.lr_schedule, kind == "embedding",
+            op.spectral_radius * loss_fn.curvature, minibatch=minibatch is not None)
         opt, sched = build_optimizer(encoder.parameters(), optimizer, lr, schedule, self.max_steps, self.momentum)
+        ema = None
+        if self.ema_decay is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            ema = AveragedModel(encoder, multi_avg_fn=get_ema_multi_avg_fn(float(self.ema_decay)), use_buffers=True)
         rho = op.measure
         custom = self.gradient == "custom"
         base = op.base
 
-        def step() -> Tensor:
-            opt.zero_grad(set_to_none=True)
+        def full_batch() -> Tensor:
             f = self._encode(encoder, x, edge_index)
             if custom:
                 with torch.no_grad():
                     tf = op.matvec(f.detach())
             else:
                 tf = op.matvec(f)
-            loss = loss_fn(f, tf, weight=rho)
+            return loss_fn(f, tf, weight=rho)
+
+        def mini_batch() -> Tensor:
+            f, tf, w = minibatch.batch(self.dtype)
+            return loss_fn(f, tf, weight=w, split=True)
+
+        def step() -> Tensor:
+            opt.zero_grad(set_to_none=True)
+            loss = full_batch() if minibatch is None else mini_batch()
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(encoder)
             return loss.detach()
 
+        held_out = None
+        if minibatch is not None and self.eval_size < n:
+            held_out = minibatch.held_out(self.eval_size, self.seed)
+
         def evaluate() -> Dict[str, Any]:
+            model = encoder if ema is None else ema.module
+            if held_out is not None:
+                return minibatch.sample_ritz(held_out[0], held_out[1], k, encoder=model)
             with torch.no_grad():
-                f = self._encode(encoder, x, edge_index)
+                f = self._full_outputs(model, x, edge_index)
                 tf = base.matvec(f)
             theta, coef = rayleigh_ritz(f, tf, rho)
             if theta.numel() < k:
@@ -349,6 +446,8 @@ class NeuralSpectralEmbedding:
             step, evaluate, max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
             progress=self.progress, desc=f"{self.loss} k={k}", lr_fn=lambda: opt.param_groups[0]["lr"],
         )
+        if ema is not None:
+            encoder = ema.module
         encoder.eval()
         self.operator_, self.encoder_, self.loss_fn_ = op, encoder, loss_fn
         self.n_components_learned_prev_, self._n_prev = m, n
@@ -370,7 +469,7 @@ class NeuralSpectralEmbedding:
         """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions."""
         op, k = self.operator_.base, self.num_components
         with torch.no_grad():
-            f = self._encode(self.encoder_, x, edge_index)
+            f = self._full_outputs(self.encoder_, x, edge_index)
             tf = op.matvec(f)
         rho = op.measure
         if self.rayleigh_ritz:

@@ -15,20 +15,26 @@ SCHEDULES = ("constant", "cosine")
 #: heavy-ball SGD step for the measure-scaled embedding table (see EmbeddingEncoder)
 EMBEDDING_SGD_LR = 0.2
 NEURAL_ADAM_LR = 1e-3
+MINIBATCH_TABLE_ADAM_LR = 1e-2
 
 
 def resolve_optimizer(optimizer: str, lr: Optional[float], lr_schedule: str, is_table: bool,
-                      spectral_radius: float = 1.0) -> Tuple[str, float, str]:
+                      spectral_radius: float = 1.0, minibatch: bool = False) -> Tuple[str, float, str]:
     """Fill in ``"auto"`` choices.
 
     The embedding table gets heavy-ball SGD at a constant step of
     ``0.2 / spectral_radius``: on the measure-scaled table the loss curvature
     is at most ~8x the operator's spectral radius, and heavy-ball with
     momentum 0.9 is stable below ``2 (1 + 0.9) / 8``. Neural encoders get Adam
-    (lr 1e-3) with a cosine schedule.
+    (lr 1e-3) with a cosine schedule. A table trained on mini-batches gets
+    Adam (lr 1e-2, cosine): each row is touched rarely and with a large
+    importance-weighted gradient, which heavy-ball at the full-batch step
+    does not survive.
     """
     if optimizer == "auto":
-        optimizer = "sgd" if is_table else "adam"
+        optimizer = "sgd" if is_table and not minibatch else "adam"
+    if lr is None and is_table and minibatch and optimizer == "adam":
+        lr = MINIBATCH_TABLE_ADAM_LR
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'auto' or one of {OPTIMIZERS}.")
     if lr is None:
