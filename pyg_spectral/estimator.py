@@ -389,7 +389,7 @@ class NeuralSpectralEmbedding:
             minibatch = self._minibatch(op, encoder, x, edge_index, loss_fn, n, device)
         optimizer, lr, schedule = resolve_optimizer(
             self.optimizer, self.lr, self.lr_schedule, kind == "embedding",
-            op.spectral_radius * loss_fn.curvature, minibatch=minibatch is not None)
+            op.spectral_radius * loss_fn.curvature, minibatch=minibatch is not None, num_nodes=n)
         opt, sched = build_optimizer(encoder.parameters(), optimizer, lr, schedule, self.max_steps, self.momentum)
         ema = None
         if self.ema_decay is not None:

@@ -24,7 +24,10 @@ class NeighborSubgraphSampler:
     Hop :math:`l` keeps at most ``num_neighbors[l]`` neighbours of each node
     of the frontier (``-1``: all). An :math:`L`-layer message-passing encoder
     evaluated on the subgraph gives, at the seeds, the GraphSAGE-style sampled
-    approximation of its full-graph output (exact with ``-1`` everywhere).
+    approximation of its full-graph output (exact with ``-1`` everywhere for
+    mean/sum aggregations such as GraphSAGE and GIN; GCN's symmetric
+    normalisation reads the outermost nodes' degrees inside the subgraph, as
+    with PyG's ``NeighborLoader``, so it is approximate there).
 
     Two backends: ``"pyg"`` uses :class:`torch_geometric.sampler.NeighborSampler`
     (needs pyg-lib or torch-sparse, the ``[sparse]`` extra); ``"torch"`` is a

@@ -15,11 +15,12 @@ SCHEDULES = ("constant", "cosine")
 #: heavy-ball SGD step for the measure-scaled embedding table (see EmbeddingEncoder)
 EMBEDDING_SGD_LR = 0.2
 NEURAL_ADAM_LR = 1e-3
-MINIBATCH_TABLE_ADAM_LR = 1e-2
+MINIBATCH_TABLE_ADAM_LR = 0.2
 
 
 def resolve_optimizer(optimizer: str, lr: Optional[float], lr_schedule: str, is_table: bool,
-                      spectral_radius: float = 1.0, minibatch: bool = False) -> Tuple[str, float, str]:
+                      spectral_radius: float = 1.0, minibatch: bool = False,
+                      num_nodes: int = 400) -> Tuple[str, float, str]:
     """Fill in ``"auto"`` choices.
 
     The embedding table gets heavy-ball SGD at a constant step of
@@ -34,7 +35,7 @@ def resolve_optimizer(optimizer: str, lr: Optional[float], lr_schedule: str, is_
     if optimizer == "auto":
         optimizer = "sgd" if is_table and not minibatch else "adam"
     if lr is None and is_table and minibatch and optimizer == "adam":
-        lr = MINIBATCH_TABLE_ADAM_LR
+        lr = MINIBATCH_TABLE_ADAM_LR / math.sqrt(max(int(num_nodes), 1))
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'auto' or one of {OPTIMIZERS}.")
     if lr is None:

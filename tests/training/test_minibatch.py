@@ -15,12 +15,13 @@ import pytest
 import torch
 from torch_geometric.utils import to_undirected
 
+from pyg_spectral import exact_eigenpairs
 from pyg_spectral.encoders import EmbeddingEncoder, GNNEncoder, MLPEncoder
 from pyg_spectral.losses import build_loss
 from pyg_spectral.operators import build_operator
 from pyg_spectral.training.minibatch import MiniBatchObjective
 
-N_DRAWS = 1500
+N_DRAWS = 1000
 Z_MAX = 5.0
 
 
@@ -56,7 +57,7 @@ def monte_carlo(encoder, loss_fn, objective, split=True, draws=N_DRAWS):
         f, tf, w = objective.batch(torch.float64)
         loss = loss_fn(f, tf, weight=w, split=split)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         grads.append(flat_grad(encoder))
     return np.array(losses), torch.stack(grads).numpy()
 
@@ -68,13 +69,23 @@ def max_z(samples, target):
 
 
 def setup(graph, operator="laplacian", loss="nested_lora", loss_kwargs=None, sampler="node", encoder="embedding",
-          batch_size=16, edge_mode="uniform", m=4, num_neighbors=None, seed=0):
+          batch_size=32, edge_mode="uniform", m=4, num_neighbors=None, seed=0):
     edge_index, edge_weight, n = graph
     op = build_operator(operator, edge_index, edge_weight, n, dtype=torch.float64)
     torch.manual_seed(seed)
     x = torch.randn(n, 3, dtype=torch.float64)
     if encoder == "embedding":
-        enc = EmbeddingEncoder(n, m, measure=op.measure.float(), seed=seed, init_scale=1.0)
+        # Start near the scaled top eigenfunctions, plus noise: there the
+        # off-diagonal part of Tf carries half of the quadratic term, so a
+        # wrong scaling constant shows (a 5% error gives z > 10; random
+        # functions would hide it, their off-diagonal sums cancel).
+        enc = EmbeddingEncoder(n, m, measure=op.measure.float(), seed=seed)
+        _, vecs = exact_eigenpairs(op, m)
+        rho = op.measure.unsqueeze(-1)
+        f0 = torch.from_numpy(vecs) / (rho * torch.from_numpy(vecs) ** 2).sum(0).sqrt()
+        f0 = f0 * torch.linspace(1.0, 0.5, m, dtype=torch.float64)
+        enc.set_functions_(f0 + 0.1 * torch.randn(n, m, generator=torch.Generator().manual_seed(seed),
+                                                  dtype=torch.float64))
     elif encoder == "mlp":
         enc = MLPEncoder(3, m, hidden_channels=8, num_layers=2)
     else:
@@ -123,7 +134,7 @@ def test_minibatch_loss_and_gradient_are_unbiased(weighted_karate, case):
 
 
 def test_single_batch_plugin_is_biased(weighted_karate):
-    op, enc, loss_fn, objective = setup(weighted_karate, batch_size=8)
+    op, enc, loss_fn, objective = setup(weighted_karate, batch_size=8)  # a small batch: a large variance
     value, _ = full_batch(op, enc, loss_fn, objective)
     losses, _ = monte_carlo(enc, loss_fn, objective, split=False)
     # Same-batch Gram squares add Var(M_hat) > 0: the mean sits far above the full-batch value.
@@ -131,10 +142,20 @@ def test_single_batch_plugin_is_biased(weighted_karate):
     assert (losses.mean() - value) / se > 10
 
 
+@pytest.mark.parametrize("factor", [0.95, 1.05])
+def test_detects_a_five_percent_scaling_error(weighted_karate, factor):
+    # Sensitivity check of the test itself: a wrong edge-sampler constant fails it.
+    op, enc, loss_fn, objective = setup(weighted_karate, sampler="edge", batch_size=32)
+    objective.edges.coef = objective.edges.coef * factor
+    value, grad = full_batch(op, enc, loss_fn, objective)
+    losses, grads = monte_carlo(enc, loss_fn, objective)
+    assert max(max_z(losses[:, None], np.array([value])), max_z(grads, grad.numpy())) > 2 * Z_MAX
+
+
 def test_neighbor_sampled_gnn_runs_on_subgraphs(weighted_karate):
     op, enc, loss_fn, objective = setup(weighted_karate, sampler="neighbor", encoder="gcn", num_neighbors=[3, 2])
     f, tf, w = objective.batch(torch.float64)
-    assert f.shape == (16, 4) and tf.shape == (16, 4) and torch.isfinite(f).all()
+    assert f.shape == (32, 4) and tf.shape == (32, 4) and torch.isfinite(f).all()
     loss = loss_fn(f, tf, weight=w, split=True)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in enc.parameters() if p.grad is not None)
