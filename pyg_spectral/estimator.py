@@ -14,7 +14,8 @@ from ._validation import GraphInputError, check_features, count_components, warn
 from .encoders import GNN_MODELS, EmbeddingEncoder, GNNEncoder, MLPEncoder
 from .losses import LOSSES, SpectralLoss, build_loss
 from .operators import OPERATORS, GraphOperator, build_operator
-from .spectrum import column_factors, fix_signs, normalize_columns, rayleigh_ritz, ritz_residuals
+from .sampling import OperatorRows
+from .spectrum import fix_signs, normalize_columns, rayleigh_ritz, ritz_from_moments, ritz_residuals
 from .training import build_optimizer, resolve_optimizer, train_loop
 from .training.minibatch import SAMPLERS, MiniBatchObjective
 
@@ -465,15 +466,35 @@ class NeuralSpectralEmbedding:
             )
         return self
 
-    def _finalize(self, x: Optional[Tensor], edge_index: Tensor) -> None:
-        """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions."""
+    def _finalize(self, x: Optional[Tensor], edge_index: Tensor, chunk: int = 65536) -> None:
+        """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions.
+
+        Works over row chunks: the moments, residuals and signs are
+        accumulated chunk by chunk (``(Tf)`` of a chunk from its neighbours'
+        outputs), so beyond the ``[n, m]`` outputs and the ``[n, k]`` result
+        only chunk-sized float64 buffers are allocated.
+        """
         op, k = self.operator_.base, self.num_components
         with torch.no_grad():
             f = self._full_outputs(self.encoder_, x, edge_index)
-            tf = op.matvec(f)
-        rho = op.measure
+        n, m = f.shape
+        rho = op.measure.double()
+        rows = OperatorRows(op)
+        chunks = torch.arange(n, device=f.device).split(chunk)
+
+        def pieces():
+            for idx in chunks:
+                u_id, apply = rows.neighbourhood(idx)
+                yield idx, f[idx].double(), apply(f[u_id].double())
+
         if self.rayleigh_ritz:
-            theta, coef = rayleigh_ritz(f, tf, rho)
+            M = torch.zeros(m, m, dtype=torch.float64, device=f.device)
+            Q = torch.zeros_like(M)
+            for idx, fc, tfc in pieces():
+                fw = fc * rho[idx].unsqueeze(-1)
+                M += fw.T @ fc
+                Q += fw.T @ tfc
+            theta, coef = ritz_from_moments(M, Q)
             if theta.numel() < k:
                 raise RuntimeError(
                     f"Only {theta.numel()} of the {k} requested eigenfunctions were learned (the rest collapsed). "
@@ -483,19 +504,38 @@ class NeuralSpectralEmbedding:
                 )
             theta, coef = theta[:k], coef[:, :k]
         else:
-            fd = f.detach().double()[:, :k]
-            tfd = tf.detach().double()[:, :k]
-            w = rho.double().unsqueeze(-1)
-            theta = (w * fd * tfd).sum(0) / (w * fd * fd).sum(0).clamp_min(1e-300)
-            coef = torch.eye(f.size(1), k, dtype=torch.float64, device=f.device)
-        residuals = ritz_residuals(f, tf, theta, coef) / abs(op.scale)
+            num = torch.zeros(k, dtype=torch.float64, device=f.device)
+            den = torch.zeros_like(num)
+            for idx, fc, tfc in pieces():
+                w = rho[idx].unsqueeze(-1)
+                num += (w * fc[:, :k] * tfc[:, :k]).sum(0)
+                den += (w * fc[:, :k] ** 2).sum(0)
+            theta = num / den.clamp_min(1e-300)
+            coef = torch.eye(m, k, dtype=torch.float64, device=f.device)
+        res2 = torch.zeros(k, dtype=torch.float64, device=f.device)
+        norm2 = torch.zeros_like(res2)
+        peak = torch.zeros_like(res2)
+        peak_sign = torch.ones_like(res2)
+        for idx, fc, tfc in pieces():
+            uc, tuc = fc @ coef, tfc @ coef
+            res2 += ((tuc - uc * theta) ** 2).sum(0)
+            norm2 += (uc * uc).sum(0)
+            val, pos = uc.abs().max(0)
+            better = val > peak
+            peak = torch.where(better, val, peak)
+            peak_sign = torch.where(better, torch.sign(uc.gather(0, pos.unsqueeze(0)).squeeze(0)), peak_sign)
+        norms = norm2.sqrt().clamp_min(torch.finfo(torch.float64).tiny)
+        residuals = (res2.sqrt() / norms) / abs(op.scale)
         # Fold norms and signs into the coefficients, so that transform(new data) uses the same map.
-        coef = coef * column_factors(f.detach().double() @ coef)
-        u = f.detach().double() @ coef
+        peak_sign = torch.where(peak_sign == 0, torch.ones_like(peak_sign), peak_sign)
+        coef = coef * (peak_sign / norms)
+        u = torch.empty(n, k, dtype=self.dtype, device=f.device)
+        for idx in chunks:
+            u[idx] = (f[idx].double() @ coef).to(self.dtype)
         self.ritz_coefficients_ = coef
         self.eigenvalues_ = op.to_original(theta).detach().cpu()
         self.residuals_ = residuals.detach().cpu()
-        self.embedding_ = u.to(self.dtype)
+        self.embedding_ = u
 
     @property
     def eigenvectors_(self) -> Tensor:

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["rayleigh_ritz", "ritz_residuals", "normalize_columns", "fix_signs", "column_factors"]
+__all__ = ["rayleigh_ritz", "ritz_from_moments", "ritz_residuals", "normalize_columns", "fix_signs", "column_factors"]
 
 
 def rayleigh_ritz(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:
@@ -27,8 +27,13 @@ def rayleigh_ritz(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, rcond:
     w = (torch.full((f.size(0),), 1.0 / f.size(0), dtype=torch.float64, device=f.device)
          if weight is None else weight.detach().double())
     fw = f64 * w.unsqueeze(-1)
-    M = fw.T @ f64
-    Q = fw.T @ tf64
+    return ritz_from_moments(fw.T @ f64, fw.T @ tf64, rcond)
+
+
+def ritz_from_moments(M: Tensor, Q: Tensor, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:
+    r"""Rayleigh–Ritz from the moments :math:`M = f^\top R f` and :math:`Q = f^\top R\, Tf`
+    (``[m, m]``, e.g. accumulated over node chunks); see :func:`rayleigh_ritz`."""
+    M, Q = M.double(), Q.double()
     M, Q = 0.5 * (M + M.T), 0.5 * (Q + Q.T)
     s, V = torch.linalg.eigh(M)
     keep = s > rcond * s.max().clamp_min(torch.finfo(torch.float64).tiny)

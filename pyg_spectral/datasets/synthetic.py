@@ -18,7 +18,8 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
-__all__ = ["path_graph", "cycle_graph", "grid_graph", "sbm_graph", "laplacian_spectrum", "path_eigenvectors"]
+__all__ = ["path_graph", "cycle_graph", "grid_graph", "sbm_graph", "planted_partition_graph",
+           "random_geometric_graph", "laplacian_spectrum", "path_eigenvectors"]
 
 
 def _data(src, dst, num_nodes: int) -> Data:
@@ -104,3 +105,55 @@ def sbm_graph(block_sizes, p_in: float, p_out: float, seed: int = 0) -> Data:
         torch.random.set_rng_state(state)
     y = torch.repeat_interleave(torch.arange(b), sizes)
     return Data(edge_index=edge_index, num_nodes=int(sizes.sum()), y=y)
+
+
+def planted_partition_graph(num_nodes: int, num_blocks: int, avg_degree: float = 10.0, mixing: float = 0.05,
+                            seed: int = 0) -> Data:
+    r"""A sparse stochastic block model with equal blocks, generated in :math:`O(|E|)`.
+
+    Each node has on average ``avg_degree`` neighbours, a fraction ``mixing``
+    of them outside its block. Edge counts per block are drawn from their
+    binomial laws and endpoints uniformly (duplicates and self-loops removed,
+    a negligible change for sparse graphs), so graphs of 1e6+ nodes take
+    seconds; :func:`sbm_graph` enumerates all pairs and is for small graphs.
+    The bottom ``num_blocks`` Laplacian eigenvalues sit near ``mixing`` and
+    the bulk near 1 - O(1/sqrt(avg_degree)): a wide, known gap.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    n, b = int(num_nodes), int(num_blocks)
+    y = torch.arange(n) * b // n  # contiguous, near-equal blocks
+    sizes = torch.bincount(y, minlength=b)
+    starts = torch.cumsum(sizes, 0) - sizes
+    # intra-block edges
+    n_in = torch.poisson(sizes.double() * avg_degree * (1 - mixing) / 2, generator=gen).long()
+    owner = torch.repeat_interleave(torch.arange(b), n_in)
+    u = starts[owner] + (torch.rand(owner.numel(), generator=gen) * sizes[owner]).long()
+    v = starts[owner] + (torch.rand(owner.numel(), generator=gen) * sizes[owner]).long()
+    # inter-block edges: uniform pairs, rejecting same-block pairs
+    m_out = int(torch.poisson(torch.tensor(n * avg_degree * mixing / 2, dtype=torch.float64), generator=gen))
+    pu = torch.randint(n, (int(m_out * 1.2) + 16,), generator=gen)
+    pv = torch.randint(n, (int(m_out * 1.2) + 16,), generator=gen)
+    keep = y[pu] != y[pv]
+    pu, pv = pu[keep][:m_out], pv[keep][:m_out]
+    src, dst = torch.cat([u, pu]), torch.cat([v, pv])
+    loops = src == dst
+    edge_index = to_undirected(torch.stack([src[~loops], dst[~loops]]), num_nodes=n)
+    return Data(edge_index=edge_index, num_nodes=n, y=y)
+
+
+def random_geometric_graph(num_nodes: int, avg_degree: float = 10.0, seed: int = 0) -> Data:
+    r"""Random geometric graph in the unit square (``scipy.spatial.cKDTree``).
+
+    Nodes are uniform points, joined when closer than :math:`r =
+    \sqrt{\bar d / (\pi n)}`. ``data.x`` holds the coordinates (low
+    eigenvectors are smooth functions of them, which an MLP can learn).
+    Its spectrum has the tiny gaps of a 2-D mesh: a hard case for any solver.
+    """
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(int(seed))
+    pos = rng.random((int(num_nodes), 2))
+    radius = float(np.sqrt(avg_degree / (np.pi * num_nodes)))
+    pairs = cKDTree(pos).query_pairs(radius, output_type="ndarray")
+    edge_index = to_undirected(torch.from_numpy(pairs.T.astype(np.int64)), num_nodes=int(num_nodes))
+    return Data(edge_index=edge_index, num_nodes=int(num_nodes), x=torch.from_numpy(pos).float())
