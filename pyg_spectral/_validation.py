@@ -26,6 +26,7 @@ def check_graph(
     num_nodes: Optional[int],
     *,
     require_undirected: bool = True,
+    allow_no_edges: bool = False,
 ) -> Tuple[Tensor, Optional[Tensor], int]:
     """Validate a graph given in PyG's COO form and return it unchanged.
 
@@ -57,6 +58,8 @@ def check_graph(
     if num_nodes <= 0:
         raise GraphInputError("The graph is empty: it has no nodes.")
     if edge_index.size(1) == 0:
+        if allow_no_edges:
+            return edge_index.long(), edge_weight, num_nodes
         raise GraphInputError(
             f"The graph has {num_nodes} nodes but no edges: every graph operator is zero, "
             "so there is no spectrum to learn."
