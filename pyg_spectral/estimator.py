@@ -14,7 +14,6 @@ from ._validation import GraphInputError, check_features, count_components, warn
 from .encoders import GNN_MODELS, EmbeddingEncoder, GNNEncoder, MLPEncoder
 from .losses import LOSSES, SpectralLoss, build_loss
 from .operators import OPERATORS, GraphOperator, build_operator
-from .sampling import OperatorRows
 from .spectrum import fix_signs, normalize_columns, rayleigh_ritz, ritz_from_moments, ritz_residuals
 from .training import build_optimizer, resolve_optimizer, train_loop
 from .training.minibatch import SAMPLERS, MiniBatchObjective
@@ -110,6 +109,10 @@ class NeuralSpectralEmbedding:
             parameters (e.g. 0.995) and use it for evaluation and the result.
         sampler_backend: ``"auto"``, ``"pyg"`` (pyg-lib/torch-sparse) or
             ``"torch"`` for GNN subgraph sampling.
+        callback: called at every evaluation as ``callback(record, outputs)``
+            with the history record (a dict) and a function returning the
+            encoder's current ``[n, m]`` outputs (computed on demand, no
+            gradient); e.g. to log prefix metrics against a reference.
 
     Attributes:
         eigenvalues_ (Tensor): ``[k]`` eigenvalues of the user's operator
@@ -171,6 +174,7 @@ class NeuralSpectralEmbedding:
         eval_size: int = 4096,
         ema_decay: Optional[float] = None,
         sampler_backend: str = "auto",
+        callback: Optional[Any] = None,
     ):
         self.num_components = num_components
         self.operator = operator
@@ -203,6 +207,7 @@ class NeuralSpectralEmbedding:
         self.eval_size = eval_size
         self.ema_decay = ema_decay
         self.sampler_backend = sampler_backend
+        self.callback = callback
 
     # ------------------------------------------------------------------ params
     _PARAMS = (
@@ -210,7 +215,7 @@ class NeuralSpectralEmbedding:
         "seed", "progress", "n_oversamples", "filter_degree", "optimizer", "momentum", "lr_schedule",
         "eval_every", "rayleigh_ritz", "gradient", "symmetrize", "dtype", "encoder_kwargs", "loss_kwargs",
         "warm_start", "batch_size", "sampler", "num_neighbors", "edge_mode", "eval_size", "ema_decay",
-        "sampler_backend",
+        "sampler_backend", "callback",
     )
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
@@ -428,6 +433,15 @@ class NeuralSpectralEmbedding:
         if minibatch is not None and self.eval_size < n:
             held_out = minibatch.held_out(self.eval_size, self.seed)
 
+        def on_record(record: Dict[str, Any]) -> None:
+            model = encoder if ema is None else ema.module
+
+            def outputs() -> Tensor:
+                with torch.no_grad():
+                    return self._full_outputs(model, x, edge_index)
+
+            self.callback(record, outputs)
+
         def evaluate() -> Dict[str, Any]:
             model = encoder if ema is None else ema.module
             if held_out is not None:
@@ -446,6 +460,7 @@ class NeuralSpectralEmbedding:
         history, steps, converged = train_loop(
             step, evaluate, max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
             progress=self.progress, desc=f"{self.loss} k={k}", lr_fn=lambda: opt.param_groups[0]["lr"],
+            on_record=on_record if self.callback is not None else None,
         )
         if ema is not None:
             encoder = ema.module
@@ -470,22 +485,22 @@ class NeuralSpectralEmbedding:
         """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions.
 
         Works over row chunks: the moments, residuals and signs are
-        accumulated chunk by chunk (``(Tf)`` of a chunk from its neighbours'
-        outputs), so beyond the ``[n, m]`` outputs and the ``[n, k]`` result
-        only chunk-sized float64 buffers are allocated.
+        accumulated in float64 chunk by chunk, so beyond the ``[n, m]``
+        outputs, their image ``Tf`` and the ``[n, k]`` result only
+        chunk-sized float64 buffers are allocated.
         """
         op, k = self.operator_.base, self.num_components
         with torch.no_grad():
             f = self._full_outputs(self.encoder_, x, edge_index)
         n, m = f.shape
         rho = op.measure.double()
-        rows = OperatorRows(op)
+        with torch.no_grad():
+            tf = op.matvec(f)  # one sparse matmul; [n, m] in the training dtype
         chunks = torch.arange(n, device=f.device).split(chunk)
 
         def pieces():
             for idx in chunks:
-                u_id, apply = rows.neighbourhood(idx)
-                yield idx, f[idx].double(), apply(f[u_id].double())
+                yield idx, f[idx].double(), tf[idx].double()
 
         if self.rayleigh_ritz:
             M = torch.zeros(m, m, dtype=torch.float64, device=f.device)
@@ -504,14 +519,22 @@ class NeuralSpectralEmbedding:
                 )
             theta, coef = theta[:k], coef[:, :k]
         else:
+            # The functions in the loss's own order (SpIN: whitened by its Cholesky factor).
+            coef = torch.eye(m, k, dtype=torch.float64, device=f.device)
+            to_output = getattr(self.loss_fn_, "output_coefficients", None)
+            if to_output is not None:
+                M = torch.zeros(m, m, dtype=torch.float64, device=f.device)
+                for idx, fc, _ in pieces():
+                    M += (fc * rho[idx].unsqueeze(-1)).T @ fc
+                coef = to_output(M)[:, :k]
             num = torch.zeros(k, dtype=torch.float64, device=f.device)
             den = torch.zeros_like(num)
             for idx, fc, tfc in pieces():
                 w = rho[idx].unsqueeze(-1)
-                num += (w * fc[:, :k] * tfc[:, :k]).sum(0)
-                den += (w * fc[:, :k] ** 2).sum(0)
+                uc, tuc = fc @ coef, tfc @ coef
+                num += (w * uc * tuc).sum(0)
+                den += (w * uc ** 2).sum(0)
             theta = num / den.clamp_min(1e-300)
-            coef = torch.eye(m, k, dtype=torch.float64, device=f.device)
         res2 = torch.zeros(k, dtype=torch.float64, device=f.device)
         norm2 = torch.zeros_like(res2)
         peak = torch.zeros_like(res2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -25,6 +25,7 @@ def train_loop(
     progress: bool = True,
     desc: str = "training",
     lr_fn: Callable[[], float] = lambda: float("nan"),
+    on_record: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Tuple[List[Dict[str, Any]], int, bool]:
     """Run ``step_fn`` until the max Ritz residual from ``eval_fn`` is ``<= tol``.
 
@@ -32,6 +33,8 @@ def train_loop(
     it is not synchronised with the host except at evaluations, so GPU steps
     queue up. ``eval_fn`` returns a dict with at least ``"residual"`` (max over
     the returned modes, ``inf`` if not available).
+
+    ``on_record`` (optional) sees each history record as it is made.
 
     Returns ``(history, steps_run, converged)``.
     """
@@ -55,6 +58,8 @@ def train_loop(
                 record = {"step": step, "time": time.perf_counter() - start, "loss": loss, "lr": lr_fn()}
                 record.update(eval_fn())
                 history.append(record)
+                if on_record is not None:
+                    on_record(record)
                 bar.set_postfix(loss=f"{loss:.4g}", residual=f"{record['residual']:.2e}", refresh=False)
                 bar.update(step - bar.n)
                 if record["residual"] <= tol:

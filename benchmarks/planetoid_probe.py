@@ -1,0 +1,94 @@
+"""Linear probes on Cora and CiteSeer (public split): raw features vs exact vs learned eigenvectors.
+
+Each row is one run of ``pyg_spectral.evaluation.evaluate_embedding`` (linear probe, mean ± std over seeds,
+model selection on the validation split) on the full graph. The graphs are disconnected (Cora 78 components,
+CiteSeer 438 with 48 isolated nodes), so the bottom of the Laplacian spectrum is a large degenerate block of
+component indicators; k is chosen at a spectral gap (> 1e-6) above it, so exact and learned eigenvectors span
+the same, well-defined eigenspace. Goal: learned within 0.5 points of exact; features + eigenvectors above
+raw features.
+
+Run::
+
+    .venv/bin/python benchmarks/planetoid_probe.py     # writes benchmarks/results/planetoid_probe.md
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyg_spectral import ConvergenceWarning, NeuralSpectralEmbedding, exact_eigenpairs
+from pyg_spectral.datasets import load_planetoid
+from pyg_spectral.evaluation import evaluate_embedding, planetoid_split
+from pyg_spectral.metrics import gap_cutoff, subspace_distance
+
+ROOT = Path(__file__).resolve().parents[1]
+K_WANTED = {"Cora": 128, "CiteSeer": 512}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--datasets", nargs="+", default=["Cora", "CiteSeer"])
+    p.add_argument("--encoders", nargs="+", default=["embedding", "mlp", "gcn"])
+    p.add_argument("--neural-steps", type=int, default=3000, help="max steps of the mlp/gcn encoders")
+    p.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "planetoid_probe.md"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    sections = []
+    for name in args.datasets:
+        data = load_planetoid(name)[0]
+        split = planetoid_split(data)
+        vals, vecs = exact_eigenpairs(data, K_WANTED[name] + 1, dense_below=0)
+        k = gap_cutoff(vals, K_WANTED[name], 1e-6)
+        exact = torch.from_numpy(vecs[:, :k]).float()
+        rows = []
+
+        def add(label, emb, feats, extra=""):
+            t = time.perf_counter()
+            res = evaluate_embedding(emb, data.y, split, features=feats, seeds=args.seeds)
+            rows.append(f"| {label} | {100 * res.valid_mean:.2f} ± {100 * res.valid_std:.2f} | "
+                        f"{100 * res.test_mean:.2f} ± {100 * res.test_std:.2f} | {extra} |")
+            print(name, rows[-1], f"({time.perf_counter() - t:.1f} s)", flush=True)
+            return res
+
+        add("raw features", None, data.x)
+        add(f"exact eigsh eigenvectors (k={k})", exact, None)
+        learned = {}
+        for enc in args.encoders:
+            kwargs = {} if enc == "embedding" else dict(encoder=enc, lr=1e-2, max_steps=args.neural_steps)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.simplefilter("ignore", UserWarning)  # disconnected graph: expected, documented
+                t = time.perf_counter()
+                model = NeuralSpectralEmbedding(k, progress=False, **kwargs).fit(data)
+            sd = subspace_distance(model.embedding_, vecs[:, :k])
+            learned[enc] = model.embedding_
+            add(f"learned, {enc} encoder (k={k})", model.embedding_, None,
+                f"subspace dist {sd:.1e}, {model.n_iter_} steps, {time.perf_counter() - t:.1f} s")
+        add(f"features + exact eigenvectors", exact, data.x)
+        add(f"features + learned (embedding)", learned.get("embedding", exact), data.x)
+        sections.append(f"## {name} ({data.num_nodes} nodes, public split, k = {k})\n\n"
+                        "| input | valid | test | notes |\n|---|---|---|---|\n" + "\n".join(rows))
+    text = f"""# Linear probes on Planetoid: raw features vs exact vs learned eigenvectors
+
+Reproduce: `.venv/bin/python benchmarks/planetoid_probe.py` (CPU, 2 threads). Linear probe (logistic
+regression, Adam lr 0.01, weight decay 5e-4, 300 epochs, inputs standardized on train), best epoch on
+valid, {args.seeds} seeds, accuracy in %. Neural encoders (mlp/gcn) train for at most {args.neural_steps} steps
+with Adam lr 1e-2. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+
+""" + "\n\n".join(sections) + "\n"
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+r"""Linear and MLP probes on node embeddings, scored like the OGB leaderboard (mean ± std over seeds).
+
+A probe is trained on the train split with full-batch Adam and cross-entropy,
+the epoch with the best validation score is kept (model selection on valid),
+and its test score reported. Scores come from ``ogb.nodeproppred.Evaluator``
+when one is given (OGB datasets, or exports via
+:func:`~pyg_spectral.evaluation.export_ogb_node_dataset`), else plain accuracy.
+
+Unlabeled nodes (label ``-1`` or NaN, as in ogbn-papers100M) are dropped from
+every split: documented handling, never a silent NaN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn.models import MLP
+
+__all__ = ["ProbeResult", "evaluate_embedding", "planetoid_split"]
+
+PROBES = ("linear", "mlp")
+
+
+@dataclass
+class ProbeResult:
+    """Scores over seeds (fractions in [0, 1])."""
+
+    probe: str
+    valid: List[float] = field(default_factory=list)
+    test: List[float] = field(default_factory=list)
+    num_params: int = 0
+
+    @property
+    def valid_mean(self) -> float:
+        return float(np.mean(self.valid))
+
+    @property
+    def valid_std(self) -> float:
+        return float(np.std(self.valid))
+
+    @property
+    def test_mean(self) -> float:
+        return float(np.mean(self.test))
+
+    @property
+    def test_std(self) -> float:
+        return float(np.std(self.test))
+
+    def __str__(self) -> str:
+        return (f"{self.probe}: valid {100 * self.valid_mean:.2f} ± {100 * self.valid_std:.2f}, "
+                f"test {100 * self.test_mean:.2f} ± {100 * self.test_std:.2f} ({len(self.test)} seeds, "
+                f"{self.num_params} params)")
+
+
+def planetoid_split(data) -> Dict[str, Tensor]:
+    """The public Planetoid split as OGB-style index tensors."""
+    return {"train": data.train_mask.nonzero().view(-1), "valid": data.val_mask.nonzero().view(-1),
+            "test": data.test_mask.nonzero().view(-1)}
+
+
+def _labels(y: Tensor, n: int) -> Tensor:
+    y = y.view(n, -1)
+    if y.size(1) != 1:
+        raise ValueError(f"expected one label per node, got labels of shape {list(y.shape)}.")
+    y = y[:, 0]
+    if y.is_floating_point():
+        bad = ~torch.isfinite(y)
+        y = torch.where(bad, torch.full_like(y, -1), y).long()
+    return y.long()
+
+
+def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor], *, features: Optional[Tensor] = None,
+                       probe: str = "linear", seeds: int = 5, evaluator=None, epochs: int = 300, lr: float = 0.01,
+                       weight_decay: float = 5e-4, hidden_channels: int = 256, dropout: float = 0.5,
+                       standardize: bool = True, device=None) -> ProbeResult:
+    """Train a probe on ``embedding`` (optionally concatenated with ``features``) and score it.
+
+    Args:
+        embedding: ``[n, d]`` node embedding (e.g. learned eigenvectors), or ``None`` to probe ``features`` only.
+        y: ``[n]`` or ``[n, 1]`` labels; ``-1``/NaN mark unlabeled nodes.
+        split_idx: dict with ``train``, ``valid``, ``test`` node indices.
+        features: optional ``[n, f]`` node features concatenated to the embedding.
+        probe: ``"linear"`` or ``"mlp"`` (two layers, ``hidden_channels``, dropout).
+        seeds: number of seeds (mean ± std reported).
+        evaluator: an ``ogb.nodeproppred.Evaluator`` (else accuracy).
+        standardize: scale each input column to zero mean and unit variance on the train split.
+    """
+    if probe not in PROBES:
+        raise ValueError(f"Unknown probe {probe!r}; choose one of {PROBES}.")
+    parts = [t for t in (embedding, features) if t is not None]
+    if not parts:
+        raise ValueError("evaluate_embedding needs an embedding or features.")
+    n = y.view(-1).size(0) if y.dim() == 1 else y.size(0)
+    for name, t in (("embedding", embedding), ("features", features)):
+        if t is not None and (t.dim() != 2 or t.size(0) != n):
+            raise ValueError(f"{name} has {t.size(0) if t.dim() else 0} rows but there are {n} labeled nodes "
+                             f"(shape {list(t.shape)}); it must be [num_nodes, d].")
+        if t is not None and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} has NaN or infinite entries.")
+    labels = _labels(y.cpu(), n)
+    split = {}
+    for key in ("train", "valid", "test"):
+        if key not in split_idx:
+            raise ValueError(f"split_idx has no '{key}' split.")
+        idx = torch.as_tensor(split_idx[key]).long().view(-1).cpu()
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            raise ValueError(f"split '{key}' has indices outside [0, {n - 1}].")
+        split[key] = idx[labels[idx] >= 0]  # unlabeled nodes are not scored
+        if split[key].numel() == 0:
+            raise ValueError(f"split '{key}' has no labeled nodes.")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    x = torch.cat([p.detach().float().cpu() for p in parts], dim=1)
+    if standardize:
+        mu, sd = x[split["train"]].mean(0), x[split["train"]].std(0).clamp_min(1e-8)
+        x = (x - mu) / sd
+    x, labels_d = x.to(device), labels.to(device)
+    num_classes = int(labels.max()) + 1
+    result = ProbeResult(probe)
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        if probe == "linear":
+            model = nn.Linear(x.size(1), num_classes)
+        else:
+            model = MLP([x.size(1), hidden_channels, num_classes], dropout=dropout, norm="batch_norm")
+        model = model.to(device)
+        result.num_params = sum(p.numel() for p in model.parameters())
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        best_valid, best_test = -1.0, 0.0
+        for _ in range(epochs):
+            model.train()
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[split["train"]]), labels_d[split["train"]])
+            loss.backward()
+            opt.step()
+            model.eval()
+            with torch.no_grad():
+                pred = model(x).argmax(-1)
+            valid = _score(pred, labels_d, split["valid"], evaluator)
+            if valid > best_valid:
+                best_valid, best_test = valid, _score(pred, labels_d, split["test"], evaluator)
+        result.valid.append(best_valid)
+        result.test.append(best_test)
+    return result
+
+
+def _score(pred: Tensor, y: Tensor, idx: Tensor, evaluator) -> float:
+    if evaluator is None:
+        return float((pred[idx] == y[idx]).float().mean())
+    out = evaluator.eval({"y_true": y[idx].view(-1, 1).cpu(), "y_pred": pred[idx].view(-1, 1).cpu()})
+    return float(out[evaluator.eval_metric])

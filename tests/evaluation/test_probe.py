@@ -1,0 +1,76 @@
+"""Probes: scores, model selection, OGB scoring, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pyg_spectral import NeuralSpectralEmbedding, exact_eigenpairs
+from pyg_spectral.evaluation import (evaluate_embedding, export_ogb_node_dataset, load_ogb_node_dataset,
+                                     planetoid_split)
+
+
+def test_linear_probe_on_raw_features_is_in_the_known_range(cora):
+    res = evaluate_embedding(None, cora.y, planetoid_split(cora), features=cora.x, seeds=2, epochs=100)
+    # Logistic regression on Cora's bag of words, public split: ~55-60% in the literature.
+    assert 0.45 <= res.test_mean <= 0.70
+    assert len(res.test) == 2 and res.num_params == 1433 * 7 + 7
+    assert "test" in str(res)
+
+
+def test_mlp_probe_runs_and_selects_on_valid(cora):
+    res = evaluate_embedding(None, cora.y, planetoid_split(cora), features=cora.x, probe="mlp", seeds=1, epochs=50)
+    assert 0.3 <= res.valid_mean <= 0.8
+
+
+def test_exact_eigenvectors_carry_label_information(cora_lcc):
+    # On the LCC the split masks still apply (LargestConnectedComponents subsets them).
+    _, vecs = exact_eigenpairs(cora_lcc, 32)
+    res = evaluate_embedding(torch.from_numpy(vecs).float(), cora_lcc.y, planetoid_split(cora_lcc), seeds=2)
+    assert res.test_mean >= 0.5  # chance is ~0.14 (7 classes)
+
+
+def test_full_pipeline_on_exported_ogb_data(cora_lcc, tmp_path):
+    meta = export_ogb_node_dataset(cora_lcc, str(tmp_path), "pygs-cora-lcc", planetoid_split(cora_lcc))
+    data, split, evaluator = load_ogb_node_dataset("pygs-cora-lcc", meta_dict=meta)
+    emb = NeuralSpectralEmbedding(32, progress=False).fit_transform(data)
+    learned = evaluate_embedding(emb, data.y, split, evaluator=evaluator, seeds=2)
+    _, vecs = exact_eigenpairs(data, 32)
+    exact = evaluate_embedding(torch.from_numpy(vecs).float(), data.y, split, evaluator=evaluator, seeds=2)
+    assert abs(learned.test_mean - exact.test_mean) <= 0.005
+
+
+def test_unlabeled_nodes_are_dropped(cora):
+    y = cora.y.clone().float()
+    split = planetoid_split(cora)
+    y[split["test"][:100]] = float("nan")
+    y[split["test"][100:200]] = -1
+    res = evaluate_embedding(None, y, split, features=cora.x, seeds=1, epochs=30)
+    assert np.isfinite(res.test_mean)
+
+
+@pytest.mark.parametrize("bad,match", [
+    ("rows", "rows"),
+    ("split", "outside"),
+    ("probe", "Unknown probe"),
+    ("nan", "NaN"),
+    ("nolabels", "no labeled nodes"),
+])
+def test_bad_input(cora, bad, match):
+    emb = torch.randn(cora.num_nodes, 4)
+    split = planetoid_split(cora)
+    y = cora.y
+    kwargs = {}
+    if bad == "rows":
+        emb = emb[:-3]
+    elif bad == "split":
+        split = dict(split, valid=torch.tensor([cora.num_nodes]))
+    elif bad == "probe":
+        kwargs["probe"] = "svm"
+    elif bad == "nan":
+        emb[5, 1] = float("nan")
+    elif bad == "nolabels":
+        y = y.clone()
+        y[split["valid"]] = -1
+    with pytest.raises(ValueError, match=match):
+        evaluate_embedding(emb, y, split, seeds=1, epochs=2, **kwargs)
