@@ -109,6 +109,12 @@ class NeuralSpectralEmbedding:
             parameters (e.g. 0.995) and use it for evaluation and the result.
         sampler_backend: ``"auto"``, ``"pyg"`` (pyg-lib/torch-sparse) or
             ``"torch"`` for GNN subgraph sampling.
+        mode: ``"evd"`` (default; eigenpairs of a symmetric operator) or
+            ``"svd"``: singular triplets of the directed normalized adjacency
+            :math:`D_{out}^{-1/2} A D_{in}^{-1/2}` (directed or bipartite
+            graphs; see :mod:`pyg_spectral.svd`), with two embedding tables;
+            sets ``singular_values_``, ``left_singular_vectors_`` (also
+            ``embedding_``) and ``right_singular_vectors_``.
         callback: called at every evaluation as ``callback(record, outputs)``
             with the history record (a dict) and a function returning the
             encoder's current ``[n, m]`` outputs (computed on demand, no
@@ -175,6 +181,7 @@ class NeuralSpectralEmbedding:
         ema_decay: Optional[float] = None,
         sampler_backend: str = "auto",
         callback: Optional[Any] = None,
+        mode: str = "evd",
     ):
         self.num_components = num_components
         self.operator = operator
@@ -208,6 +215,7 @@ class NeuralSpectralEmbedding:
         self.ema_decay = ema_decay
         self.sampler_backend = sampler_backend
         self.callback = callback
+        self.mode = mode
 
     # ------------------------------------------------------------------ params
     _PARAMS = (
@@ -215,7 +223,7 @@ class NeuralSpectralEmbedding:
         "seed", "progress", "n_oversamples", "filter_degree", "optimizer", "momentum", "lr_schedule",
         "eval_every", "rayleigh_ritz", "gradient", "symmetrize", "dtype", "encoder_kwargs", "loss_kwargs",
         "warm_start", "batch_size", "sampler", "num_neighbors", "edge_mode", "eval_size", "ema_decay",
-        "sampler_backend", "callback",
+        "sampler_backend", "callback", "mode",
     )
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
@@ -263,6 +271,8 @@ class NeuralSpectralEmbedding:
             raise ValueError(f"batch_size must be None or an integer >= 2, got {self.batch_size!r}.")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"Unknown sampler {self.sampler!r}; choose one of {SAMPLERS}.")
+        if self.mode not in ("evd", "svd"):
+            raise ValueError(f"Unknown mode {self.mode!r}; choose 'evd' or 'svd'.")
         if self.ema_decay is not None and not (0.0 < float(self.ema_decay) < 1.0):
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay!r}.")
         if isinstance(self.eval_size, bool) or not isinstance(self.eval_size, int) or self.eval_size < 2:
@@ -350,6 +360,18 @@ class NeuralSpectralEmbedding:
         self._check_params()
         if not hasattr(data, "edge_index") or data.edge_index is None:
             raise GraphInputError("data must be a torch_geometric.data.Data with an edge_index.")
+        if self.mode == "svd":
+            from .svd import fit_svd
+
+            if self.encoder != "embedding" or self.batch_size is not None or self.loss != "nested_lora":
+                raise ValueError("mode='svd' supports encoder='embedding', loss='nested_lora' and full-batch "
+                                 "training (batch_size=None).")
+            fit_svd(self, data)
+            if not self.converged_:
+                warnings.warn(f"Stopped at max_steps={self.max_steps} with max residual "
+                              f"{float(self.residuals_.max()):.2e} > tol={self.tol:g}.", ConvergenceWarning,
+                              stacklevel=2)
+            return self
         self._check_devices(data)
         device = self._resolve_device(data)
         start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Data sets: bundled Planetoid graphs, edge-list files, closed-form graphs."""
 from .io import read_edge_list
 from .planetoid import BUNDLED_PLANETOID, default_cache_dir, load_planetoid
-from .synthetic import (cycle_graph, grid_graph, laplacian_spectrum, path_eigenvectors, path_graph,
+from .synthetic import (cycle_graph, directed_sbm_graph, grid_graph, laplacian_spectrum, path_eigenvectors, path_graph,
                         planted_partition_graph, random_geometric_graph, sbm_graph)
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "read_edge_list",
     "path_graph",
     "sbm_graph",
+    "directed_sbm_graph",
     "planted_partition_graph",
     "random_geometric_graph",
     "cycle_graph",

@@ -18,7 +18,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
-__all__ = ["path_graph", "cycle_graph", "grid_graph", "sbm_graph", "planted_partition_graph",
+__all__ = ["path_graph", "cycle_graph", "grid_graph", "sbm_graph", "planted_partition_graph", "directed_sbm_graph",
            "random_geometric_graph", "laplacian_spectrum", "path_eigenvectors"]
 
 
@@ -157,3 +157,26 @@ def random_geometric_graph(num_nodes: int, avg_degree: float = 10.0, seed: int =
     pairs = cKDTree(pos).query_pairs(radius, output_type="ndarray")
     edge_index = to_undirected(torch.from_numpy(pairs.T.astype(np.int64)), num_nodes=int(num_nodes))
     return Data(edge_index=edge_index, num_nodes=int(num_nodes), x=torch.from_numpy(pos).float())
+
+
+def directed_sbm_graph(num_nodes: int, num_blocks: int, num_edges: int, p_out: float = 0.05, p_forward: float = 0.5,
+                       seed: int = 0) -> Data:
+    r"""A directed block model with a cyclic flow between blocks (for SVD tests).
+
+    ``num_edges`` candidate arcs :math:`i \to j` with uniform endpoints are kept
+    when both ends share a block, or with probability ``p_out`` otherwise; a
+    fraction ``p_forward`` of the targets is then moved to the next block, so
+    sources and targets play different roles (left and right singular vectors
+    differ). Self-loops and duplicates are removed.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    n, b = int(num_nodes), int(num_blocks)
+    y = torch.arange(n) * b // n
+    src = torch.randint(n, (num_edges,), generator=gen)
+    dst = torch.randint(n, (num_edges,), generator=gen)
+    keep = (y[src] == y[dst]) | (torch.rand(num_edges, generator=gen) < p_out)
+    shift = torch.rand(num_edges, generator=gen) < p_forward
+    dst = torch.where(shift, (dst + n // b) % n, dst)
+    ei = torch.stack([src[keep], dst[keep]])
+    ei = torch.unique(ei[:, ei[0] != ei[1]], dim=1)
+    return Data(edge_index=ei, num_nodes=n, y=y)

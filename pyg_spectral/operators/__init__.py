@@ -22,12 +22,14 @@ import torch
 from torch import Tensor
 
 from .adjacency import LazyAdjacency, NormalizedAdjacency
+from .directed import DirectedNormalizedAdjacency
 from .base import GraphOperator, LaplacianOperator
 from .laplacian import NormalizedLaplacian
 from .polynomial import PolynomialFilter
 from .random_walk import RandomWalk
 
 __all__ = [
+    "DirectedNormalizedAdjacency",
     "GraphOperator",
     "LaplacianOperator",
     "NormalizedAdjacency",
