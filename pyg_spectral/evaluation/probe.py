@@ -86,8 +86,8 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         probe: ``"linear"`` or ``"mlp"`` (two layers, ``hidden_channels``, dropout).
         seeds: number of seeds (mean ± std reported).
         evaluator: an ``ogb.nodeproppred.Evaluator`` (else accuracy).
-        standardize: scale each embedding column to zero mean and unit variance on the train split
-            (features are used as given).
+        standardize: center the embedding's columns on the train split and scale it by one overall
+            factor (rotation-equivariant; features are used as given).
     """
     if probe not in PROBES:
         raise ValueError(f"Unknown probe {probe!r}; choose one of {PROBES}.")
@@ -116,11 +116,14 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
     if embedding is not None:
         embedding = embedding.detach().float().cpu()
         if standardize:
-            # Unit-norm eigenvectors have entries ~1/sqrt(n): standardize them on the train split.
-            # Columns constant there keep their scale (as scikit-learn's StandardScaler does).
-            mu, sd = embedding[split["train"]].mean(0), embedding[split["train"]].std(0)
-            sd = torch.where(sd > 1e-6, sd, torch.ones_like(sd))
-            embedding = (embedding - mu) / sd
+            # Unit-norm eigenvectors have entries ~1/sqrt(n): center the columns on the train split and
+            # divide by ONE overall scale. Both commute with rotations of the embedding, so two bases of the
+            # same eigenspace (e.g. inside a degenerate eigenvalue) give the same probe inputs up to rotation;
+            # per-column scaling would not.
+            mu = embedding[split["train"]].mean(0)
+            centered = embedding - mu
+            scale = centered[split["train"]].pow(2).mean().sqrt().clamp_min(1e-12)
+            embedding = centered / scale
     x = torch.cat([p for p in (embedding, None if features is None else features.detach().float().cpu())
                    if p is not None], dim=1)
     x, labels_d = x.to(device), labels.to(device)
