@@ -23,7 +23,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from pyg_spectral import ConvergenceWarning, NeuralSpectralEmbedding, exact_eigenpairs
@@ -80,8 +79,8 @@ def main(argv=None):
             learned[enc] = model.embedding_
             add(f"learned, {enc} encoder (k={k})", model.embedding_, None,
                 f"subspace dist {sd:.1e}, {model.n_iter_} steps, {time.perf_counter() - t:.1f} s")
-        add(f"features + exact eigenvectors", exact, data.x)
-        add(f"features + learned (embedding)", learned.get("embedding", exact), data.x)
+        add("features + exact eigenvectors", exact, data.x)
+        add("features + learned (embedding)", learned.get("embedding", exact), data.x)
         sections.append(f"## {name} ({data.num_nodes} nodes, public split, k = {k})\n\n"
                         "| input | valid | test | notes |\n|---|---|---|---|\n" + "\n".join(rows))
     text = f"""# Linear probes on Planetoid: raw features vs exact vs learned eigenvectors

@@ -1,7 +1,7 @@
 """Reference eigenpairs from exact solvers (scipy ``eigsh`` / dense ``eigh``)."""
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 import numpy as np
 import scipy.linalg

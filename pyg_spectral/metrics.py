@@ -5,7 +5,7 @@ All functions accept torch tensors or numpy arrays and compute in float64.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch

@@ -20,7 +20,7 @@ residuals :math:`\max(\|Kv - \sigma u\|, \|K^\top u - \sigma v\|)`.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 import torch
 from torch import Tensor, nn

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 import pandas as pd

@@ -1,7 +1,7 @@
 r"""NestedLoRA (NeuralSVD), EVD form (Ryu et al., ICML 2024, arXiv 2402.03655)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import Tensor

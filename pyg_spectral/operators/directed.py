@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor

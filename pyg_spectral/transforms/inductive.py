@@ -12,8 +12,7 @@ of subspace iteration with :math:`T = I - L/2` (each one sparse matmul and an
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn

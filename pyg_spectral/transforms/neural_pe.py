@@ -2,7 +2,7 @@ r"""A drop-in replacement for PyG's ``AddLaplacianEigenvectorPE``, learned by a 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 import torch
