@@ -37,7 +37,11 @@ def load_graph(path: Path) -> Data:
     name = path.name.lower()
     try:
         if name.endswith((".pt", ".pth")):
-            obj = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                # memory-mapped: processes of one machine (torchrun ranks) share the pages of x and edge_index
+                obj = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            except RuntimeError:  # files in torch's legacy (non-zip) format cannot be mapped
+                obj = torch.load(path, map_location="cpu", weights_only=False)
             if not isinstance(obj, Data) or getattr(obj, "edge_index", None) is None:
                 raise CLIError(f"{path}: expected a torch_geometric.data.Data with edge_index, got "
                                f"{type(obj).__name__}")
@@ -134,10 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=embed)
+    sub.add_parser("train", add_help=False,
+                   help="mini-batch training on one or many processes (torchrun); "
+                        "same arguments as `python -m pyg_spectral.train`")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:
+        from .train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

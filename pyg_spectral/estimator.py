@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from typing import Any, Dict, List, Optional, Union
@@ -119,6 +120,21 @@ class NeuralSpectralEmbedding:
             with the history record (a dict) and a function returning the
             encoder's current ``[n, m]`` outputs (computed on demand, no
             gradient); e.g. to log prefix metrics against a reference.
+        checkpoint: path of a checkpoint file. Written (atomically; by rank
+            0 only when distributed) at evaluations; if it exists when
+            :meth:`fit` starts, training resumes from it, bit for bit as if
+            uninterrupted. It must come from the same settings and graph.
+        checkpoint_every: steps between checkpoints (default: every
+            evaluation; rounded up to a multiple of ``eval_every``). The last
+            evaluation is always saved.
+        distributed: ``"auto"`` (default): when a ``torch.distributed``
+            process group with more than one rank is initialised (e.g. under
+            ``torchrun``; see :func:`pyg_spectral.training.distributed.init_distributed`),
+            train data-parallel with DDP: each rank draws its own
+            ``batch_size`` rows and the loss is the single-process unbiased
+            estimator on the ranks' concatenated batch (see
+            :mod:`pyg_spectral.training.distributed`). ``False``: ignore any
+            process group.
 
     Attributes:
         eigenvalues_ (Tensor): ``[k]`` eigenvalues of the user's operator
@@ -182,6 +198,9 @@ class NeuralSpectralEmbedding:
         sampler_backend: str = "auto",
         callback: Optional[Any] = None,
         mode: str = "evd",
+        checkpoint: Optional[str] = None,
+        checkpoint_every: Optional[int] = None,
+        distributed: Union[bool, str] = "auto",
     ):
         self.num_components = num_components
         self.operator = operator
@@ -216,6 +235,9 @@ class NeuralSpectralEmbedding:
         self.sampler_backend = sampler_backend
         self.callback = callback
         self.mode = mode
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ params
     _PARAMS = (
@@ -223,8 +245,10 @@ class NeuralSpectralEmbedding:
         "seed", "progress", "n_oversamples", "filter_degree", "optimizer", "momentum", "lr_schedule",
         "eval_every", "rayleigh_ritz", "gradient", "symmetrize", "dtype", "encoder_kwargs", "loss_kwargs",
         "warm_start", "batch_size", "sampler", "num_neighbors", "edge_mode", "eval_size", "ema_decay",
-        "sampler_backend", "callback", "mode",
+        "sampler_backend", "callback", "mode", "checkpoint", "checkpoint_every", "distributed",
     )
+    #: parameters that do not change what is computed (left out of checkpoint digests)
+    _RUNTIME_PARAMS = ("progress", "callback", "checkpoint", "checkpoint_every", "device", "distributed")
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
         """Constructor parameters (scikit-learn convention)."""
@@ -279,6 +303,42 @@ class NeuralSpectralEmbedding:
             raise ValueError(f"eval_size must be an integer >= 2, got {self.eval_size!r}.")
         if self.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             raise ValueError(f"dtype must be a floating torch dtype, got {self.dtype!r}.")
+        if self.checkpoint_every is not None and (isinstance(self.checkpoint_every, bool) or
+                                                  not isinstance(self.checkpoint_every, int) or
+                                                  self.checkpoint_every < 1):
+            raise ValueError(f"checkpoint_every must be None or a positive integer, got {self.checkpoint_every!r}.")
+        if self.distributed not in ("auto", True, False):
+            raise ValueError(f"distributed must be 'auto', True or False, got {self.distributed!r}.")
+
+    def _settings(self, data: Data) -> Dict[str, Any]:
+        """What a run computes from: the parameters and a fingerprint of the graph."""
+        params = {name: (value.__class__.__name__ if isinstance(value, nn.Module) else
+                         str(value) if isinstance(value, torch.dtype) else value)
+                  for name, value in self.get_params().items() if name not in self._RUNTIME_PARAMS}
+        ei = data.edge_index.long()
+        graph = {"num_nodes": int(data.num_nodes), "num_edges": int(ei.size(1)),
+                 "edge_checksum": [int(ei[0].sum()), int(ei[1].sum()),
+                                   int((ei[0] * 7 + ei[1] * 3).remainder(1_000_003).sum())]}
+        ew = getattr(data, "edge_weight", None)
+        if ew is not None:
+            graph["edge_weight_sum"] = float(ew.double().sum())
+        x = getattr(data, "x", None)
+        if isinstance(x, Tensor):
+            graph["x"] = [list(x.shape), float(x.double().sum())]
+        return {"params": params, "graph": graph}
+
+    def _distributed_context(self):
+        from .training.distributed import current_context
+
+        if self.distributed is False:
+            return None
+        ctx = current_context()
+        if ctx is None or ctx.world_size == 1:
+            if self.distributed is True:
+                raise RuntimeError("distributed=True but no torch.distributed process group with more than one "
+                                   "rank is initialised; launch with torchrun and call init_distributed().")
+            return None
+        return ctx
 
     # ----------------------------------------------------------------- helpers
     def _resolve_device(self, data: Data) -> torch.device:
@@ -327,8 +387,21 @@ class NeuralSpectralEmbedding:
             return torch.cat([encoder(part) for part in x.split(chunk)])
         return encoder(x, edge_index)
 
+    def _check_distributed(self, ctx, data: Data, n: int) -> None:
+        from .training.distributed import check_consistent
+
+        check_consistent(ctx, self._settings(data))
+        if self.batch_size is None:
+            raise ValueError("Distributed training is mini-batch data parallelism: set batch_size (rows per rank "
+                             "per step), or call fit outside the process group (distributed=False).")
+        if self.batch_size * ctx.world_size > n:
+            raise ValueError(
+                f"world_size x batch_size = {ctx.world_size} x {self.batch_size} = {ctx.world_size * self.batch_size} "
+                f"rows per step exceed the graph's {n} nodes: fewer processes or a smaller batch_size."
+            )
+
     def _minibatch(self, op: GraphOperator, encoder: nn.Module, x: Optional[Tensor], edge_index: Tensor,
-                   loss_fn: SpectralLoss, n: int, device) -> MiniBatchObjective:
+                   loss_fn: SpectralLoss, n: int, device, rank: int = 0) -> MiniBatchObjective:
         if self.batch_size > n:
             raise ValueError(
                 f"batch_size={self.batch_size} is larger than the graph ({n} nodes); use batch_size=None for "
@@ -339,7 +412,9 @@ class NeuralSpectralEmbedding:
                              "(it is split into independent parts).")
         if self.gradient != "custom":
             raise ValueError("Mini-batch training uses gradient='custom' ((Tf) is estimated without gradient).")
-        gen = torch.Generator(device=device).manual_seed(int(self.seed) + 1)
+        from .training.distributed import rank_seed
+
+        gen = torch.Generator(device=device).manual_seed(rank_seed(self.seed, rank))
         return MiniBatchObjective(op, encoder, x, edge_index, self.batch_size, sampler=self.sampler,
                                   num_neighbors=self.num_neighbors, edge_mode=self.edge_mode,
                                   backend=self.sampler_backend, generator=gen)
@@ -373,7 +448,10 @@ class NeuralSpectralEmbedding:
                               stacklevel=2)
             return self
         self._check_devices(data)
+        ctx = self._distributed_context()
         device = self._resolve_device(data)
+        if ctx is not None and self.device is None:
+            device = ctx.device
         start = time.perf_counter()
 
         num_nodes = data.num_nodes
@@ -413,8 +491,18 @@ class NeuralSpectralEmbedding:
             if not reuse:
                 _ritz_initialize(encoder, op)
         minibatch = None
+        if ctx is not None:
+            self._check_distributed(ctx, data, n)
         if self.batch_size is not None:
-            minibatch = self._minibatch(op, encoder, x, edge_index, loss_fn, n, device)
+            minibatch = self._minibatch(op, encoder, x, edge_index, loss_fn, n, device,
+                                        rank=ctx.rank if ctx is not None else 0)
+        train_module = encoder
+        if ctx is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            train_module = DistributedDataParallel(
+                encoder, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
+            minibatch.train_module = train_module
         optimizer, lr, schedule = resolve_optimizer(
             self.optimizer, self.lr, self.lr_schedule, kind == "embedding",
             op.spectral_radius * loss_fn.curvature, minibatch=minibatch is not None, num_nodes=n)
@@ -437,14 +525,19 @@ class NeuralSpectralEmbedding:
                 tf = op.matvec(f)
             return loss_fn(f, tf, weight=rho)
 
+        world = ctx.world_size if ctx is not None else 1
+
         def mini_batch() -> Tensor:
             f, tf, w = minibatch.batch(self.dtype)
+            if ctx is not None:
+                f, tf, w = ctx.gather_batch(f, tf, w)
             return loss_fn(f, tf, weight=w, split=True)
 
         def step() -> Tensor:
             opt.zero_grad(set_to_none=True)
             loss = full_batch() if minibatch is None else mini_batch()
-            loss.backward()
+            # DDP averages gradients over ranks; each rank holds one share of the global loss's gradient.
+            (loss * world if world > 1 else loss).backward()
             opt.step()
             sched.step()
             if ema is not None:
@@ -455,7 +548,40 @@ class NeuralSpectralEmbedding:
         if minibatch is not None and self.eval_size < n:
             held_out = minibatch.held_out(self.eval_size, self.seed)
 
+        from .training.distributed import DistributedContext, fingerprint, load_checkpoint, save_checkpoint
+
+        run_ctx = ctx if ctx is not None else DistributedContext(0, 1, device)
+        digest = fingerprint(self._settings(data)) if self.checkpoint is not None else None
+        every = self.checkpoint_every or self.eval_every
+        generator = minibatch.generator if minibatch is not None else None
+        start_step, history0, done = 0, [], False
+        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+            saved = load_checkpoint(self.checkpoint, run_ctx, digest, map_location=device)
+            encoder.load_state_dict(saved["encoder"])
+            opt.load_state_dict(saved["optimizer"])
+            sched.load_state_dict(saved["scheduler"])
+            if ema is not None:
+                ema.load_state_dict(saved["ema"])
+            if generator is not None and saved["generator_states"][run_ctx.rank] is not None:
+                generator.set_state(saved["generator_states"][run_ctx.rank].to(generator.device)
+                                    if generator.device.type != "cpu" else saved["generator_states"][run_ctx.rank])
+            start_step, history0, done = int(saved["step"]), list(saved["history"]), bool(saved["converged"])
+        last_saved = [start_step]
+
         def on_record(record: Dict[str, Any]) -> None:
+            if self.checkpoint is not None:
+                final = record["step"] >= self.max_steps or record["residual"] <= self.tol
+                if final or record["step"] - last_saved[0] >= every:
+                    save_checkpoint(self.checkpoint, run_ctx, {
+                        "settings_digest": digest, "step": record["step"], "history": history_so_far + [record],
+                        "converged": record["residual"] <= self.tol, "encoder": encoder.state_dict(),
+                        "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                        "ema": ema.state_dict() if ema is not None else None,
+                    }, generator)
+                    last_saved[0] = record["step"]
+            history_so_far.append(record)
+            if self.callback is None:
+                return
             model = encoder if ema is None else ema.module
 
             def outputs() -> Tensor:
@@ -464,7 +590,9 @@ class NeuralSpectralEmbedding:
 
             self.callback(record, outputs)
 
-        def evaluate() -> Dict[str, Any]:
+        history_so_far = list(history0)
+
+        def evaluate_here() -> Dict[str, Any]:
             model = encoder if ema is None else ema.module
             if held_out is not None:
                 return minibatch.sample_ritz(held_out[0], held_out[1], k, encoder=model)
@@ -478,12 +606,21 @@ class NeuralSpectralEmbedding:
             return {"residual": float(res.max()), "eigenvalues": base.to_original(theta[:k]).tolist(),
                     "rank": theta.numel()}
 
+        def evaluate() -> Dict[str, Any]:
+            # One rank evaluates and every rank gets its numbers, so that all stop at the same step.
+            return run_ctx.broadcast(evaluate_here() if run_ctx.is_main else None)
+
         encoder.train()
-        history, steps, converged = train_loop(
-            step, evaluate, max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
-            progress=self.progress, desc=f"{self.loss} k={k}", lr_fn=lambda: opt.param_groups[0]["lr"],
-            on_record=on_record if self.callback is not None else None,
-        )
+        if done:
+            history, steps, converged = history0, start_step, True
+        else:
+            history, steps, converged = train_loop(
+                step, evaluate, max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
+                progress=self.progress and run_ctx.is_main, desc=f"{self.loss} k={k}",
+                lr_fn=lambda: opt.param_groups[0]["lr"],
+                on_record=on_record if (self.callback is not None or self.checkpoint is not None) else None,
+                start_step=start_step, history=history0,
+            )
         if ema is not None:
             encoder = ema.module
         encoder.eval()

@@ -9,6 +9,7 @@ from torch_geometric.utils import scatter
 
 from .._validation import GraphInputError
 from ..operators.base import GraphOperator, LaplacianOperator
+from .nodes import draw_categorical
 
 __all__ = ["EdgeSampler", "EdgeBatch"]
 
@@ -104,6 +105,7 @@ class EdgeSampler:
         self.num_edges = heads.numel()
         self.heads, self.tails = heads, tails
         self.p = p
+        self._cdf = torch.cumsum(p.double(), 0) if mode != "uniform" else None
         self.diag = op.c0 + op.c1 * diag_l
         self.coef = op.c1 * l_off * q[heads] / p
         self.row_weight = rho / q.clamp_min(1e-300)
@@ -113,7 +115,7 @@ class EdgeSampler:
         if self.mode == "uniform":
             e = torch.randint(self.num_edges, (size,), device=self.heads.device, generator=self.generator)
         else:
-            e = torch.multinomial(self.p, size, replacement=True, generator=self.generator)
+            e = draw_categorical(self._cdf, size, self.generator)
         h = self.heads[e]
         return EdgeBatch(h, self.tails[e], self.diag[h].to(dtype), self.coef[e].to(dtype),
                          (self.row_weight[h] / size).to(dtype))

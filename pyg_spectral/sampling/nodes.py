@@ -6,7 +6,19 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-__all__ = ["NodeSampler"]
+__all__ = ["NodeSampler", "draw_categorical"]
+
+
+def draw_categorical(cdf: Tensor, size: int, generator: Optional[torch.Generator] = None) -> Tensor:
+    r"""``size`` i.i.d. draws from the categorical law with cumulative sums ``cdf`` (float64, ``[n]``).
+
+    Inverse-CDF sampling by binary search (:math:`O(B \log n)`). Unlike
+    ``torch.multinomial``, which refuses more than :math:`2^{24}` categories
+    (16.8M nodes or edges), it works at any size, on any device; categories of
+    probability 0 are never drawn.
+    """
+    u = torch.rand(int(size), generator=generator, dtype=torch.float64, device=cdf.device) * cdf[-1]
+    return torch.searchsorted(cdf, u, right=True).clamp_max_(cdf.numel() - 1)
 
 PROPOSALS = ("measure", "uniform", "degree")
 
@@ -73,13 +85,14 @@ class NodeSampler:
             )
         self.proposal_name = name
         self.proposal = q
+        self._cdf = torch.cumsum(q, 0)
         # w_i / B with w_i = rho_i / q_i; 0/0 -> 0 for nodes outside both.
         self._weight = torch.where(q > 0, self.measure / q.clamp_min(1e-300), torch.zeros_like(q))
 
     def sample(self, batch_size: Optional[int] = None, dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor]:
         """Return ``(n_id [B], weight [B])``."""
         size = self.batch_size if batch_size is None else int(batch_size)
-        n_id = torch.multinomial(self.proposal, size, replacement=True, generator=self.generator)
+        n_id = draw_categorical(self._cdf, size, self.generator)
         return n_id, (self._weight[n_id] / size).to(dtype)
 
     def __repr__(self) -> str:

@@ -26,6 +26,8 @@ def train_loop(
     desc: str = "training",
     lr_fn: Callable[[], float] = lambda: float("nan"),
     on_record: Optional[Callable[[Dict[str, Any]], None]] = None,
+    start_step: int = 0,
+    history: Optional[List[Dict[str, Any]]] = None,
 ) -> Tuple[List[Dict[str, Any]], int, bool]:
     """Run ``step_fn`` until the max Ritz residual from ``eval_fn`` is ``<= tol``.
 
@@ -36,16 +38,20 @@ def train_loop(
 
     ``on_record`` (optional) sees each history record as it is made.
 
+    ``start_step`` and ``history`` resume a run (from a checkpoint): steps
+    ``start_step + 1 .. max_steps`` run, records are appended to ``history``
+    and their times continue from its last record.
+
     Returns ``(history, steps_run, converged)``.
     """
-    history: List[Dict[str, Any]] = []
-    start = time.perf_counter()
+    history = list(history or [])
+    start = time.perf_counter() - (history[-1]["time"] if history else 0.0)
     converged = False
-    step = 0
+    step = int(start_step)
     losses = []
-    with tqdm(total=max_steps, desc=desc, disable=not progress, dynamic_ncols=True, mininterval=0.5,
+    with tqdm(total=max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True, mininterval=0.5,
               leave=False) as bar:
-        for step in range(1, max_steps + 1):
+        for step in range(int(start_step) + 1, max_steps + 1):
             losses.append(step_fn())
             if step % eval_every == 0 or step == max_steps:
                 loss = float(torch.stack(losses).mean())

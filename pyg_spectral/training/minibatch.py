@@ -51,6 +51,9 @@ class MiniBatchObjective:
         n = op.num_nodes
         self.op, self.encoder, self.x, self.sampler = op, encoder, x, sampler
         self.batch_size, self.generator = int(batch_size), generator
+        # The module that produces the rows with gradient: the encoder, or its
+        # DistributedDataParallel wrapper (whose forward syncs gradients).
+        self.train_module: nn.Module = encoder
         self.rows = OperatorRows(op)
         self.subgraphs = None
         if isinstance(encoder, GNNEncoder):
@@ -79,9 +82,10 @@ class MiniBatchObjective:
     def encode(self, n_id: Tensor, encoder: Optional[nn.Module] = None) -> Tensor:
         """Outputs of the encoder at the nodes ``n_id`` (repeats allowed)."""
         enc = self.encoder if encoder is None else encoder
-        if isinstance(enc, EmbeddingEncoder):
+        raw = getattr(enc, "module", enc)  # DDP and EMA wrappers keep the encoder in .module
+        if isinstance(raw, EmbeddingEncoder):
             return enc(n_id=n_id)
-        if isinstance(enc, MLPEncoder):
+        if isinstance(raw, MLPEncoder):
             return enc(self.x[n_id])
         sub_id, sub_edges, seed_index = self.subgraphs.sample(n_id)
         x = self.x[sub_id] if self.x is not None else None
@@ -98,12 +102,12 @@ class MiniBatchObjective:
         """Return ``(f [B, m], tf [B, m], weight [B])`` for one step."""
         if self.edges is not None:
             eb = self.edges.sample(dtype=dtype)
-            f = self.encode(eb.heads)
+            f = self.encode(eb.heads, self.train_module)
             with torch.no_grad():
                 tf = eb.diag.unsqueeze(-1) * f.detach() + eb.coef.unsqueeze(-1) * self.encode(eb.tails)
             return f, tf, eb.weight
         n_id, weight = self.nodes.sample(dtype=dtype)
-        f = self.encode(n_id)
+        f = self.encode(n_id, self.train_module)
         return f, self.exact_tf(n_id), weight
 
     # ----------------------------------------------------------- evaluation
