@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from ._validation import GraphInputError, check_features, count_components, warn_disconnected
+from ._validation import (GraphInputError, check_features, count_components, count_components_csr,
+                          warn_disconnected)
 from .encoders import GNN_MODELS, EmbeddingEncoder, GNNEncoder, MLPEncoder
 from .losses import LOSSES, SpectralLoss, build_loss
 from .operators import OPERATORS, GraphOperator, build_operator
@@ -384,7 +385,13 @@ class NeuralSpectralEmbedding:
         """
         if self.batch_size is not None and isinstance(encoder, MLPEncoder) and x is not None:
             chunk = max(int(self.batch_size), 1024)
-            return torch.cat([encoder(part) for part in x.split(chunk)])
+            out = None
+            for start in range(0, x.size(0), chunk):  # filled in place: no list of chunks plus a copy
+                part = encoder(x[start:start + chunk])
+                if out is None:
+                    out = part.new_empty(x.size(0), part.size(1))
+                out[start:start + part.size(0)] = part
+            return out
         return encoder(x, edge_index)
 
     def _check_distributed(self, ctx, data: Data, n: int) -> None:
@@ -463,7 +470,12 @@ class NeuralSpectralEmbedding:
         k = self.num_components
         if k >= n:
             raise ValueError(f"num_components={k} must be smaller than the number of nodes ({n}).")
-        n_comp, n_iso = count_components(data.edge_index, n)
+        base_op = op.base
+        if hasattr(base_op, "laplacian"):  # components from the operator's own CSR arrays: no graph copy
+            lap = base_op.laplacian
+            n_comp, n_iso = count_components_csr(lap.crow_indices(), lap.col_indices(), base_op.degree)
+        else:
+            n_comp, n_iso = count_components(data.edge_index, n)
         self.n_connected_components_ = n_comp
         warn_disconnected(n_comp, n_iso, f"{op.base.trivial_mode()[1]:g}", f"{op.base.isolated_eigenvalue():g}")
         p = max(8, k // 2) if self.n_oversamples == "auto" else int(self.n_oversamples)
@@ -644,22 +656,28 @@ class NeuralSpectralEmbedding:
         """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions.
 
         Works over row chunks: the moments, residuals and signs are
-        accumulated in float64 chunk by chunk, so beyond the ``[n, m]``
-        outputs, their image ``Tf`` and the ``[n, k]`` result only
-        chunk-sized float64 buffers are allocated.
+        accumulated in float64 chunk by chunk, and :math:`Tf` is computed
+        chunk by chunk from rows of the operator, so beyond the ``[n, m]``
+        outputs and the ``[n, k]`` result only chunk-sized buffers are
+        allocated.
         """
         op, k = self.operator_.base, self.num_components
         with torch.no_grad():
             f = self._full_outputs(self.encoder_, x, edge_index)
         n, m = f.shape
         rho = op.measure.double()
-        with torch.no_grad():
-            tf = op.matvec(f)  # one sparse matmul; [n, m] in the training dtype
-        chunks = torch.arange(n, device=f.device).split(chunk)
+        bounds = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+        if hasattr(op, "matvec_rows"):
+            tf = None  # (Tf) is streamed by row chunks (one sparse matmul per pass in total)
+        else:
+            with torch.no_grad():
+                tf = op.matvec(f)
 
         def pieces():
-            for idx in chunks:
-                yield idx, f[idx].double(), tf[idx].double()
+            for start, end in bounds:
+                with torch.no_grad():
+                    tfc = op.matvec_rows(f, start, end) if tf is None else tf[start:end]
+                yield slice(start, end), f[start:end].double(), tfc.double()
 
         if self.rayleigh_ritz:
             M = torch.zeros(m, m, dtype=torch.float64, device=f.device)
@@ -712,8 +730,8 @@ class NeuralSpectralEmbedding:
         peak_sign = torch.where(peak_sign == 0, torch.ones_like(peak_sign), peak_sign)
         coef = coef * (peak_sign / norms)
         u = torch.empty(n, k, dtype=self.dtype, device=f.device)
-        for idx in chunks:
-            u[idx] = (f[idx].double() @ coef).to(self.dtype)
+        for start, end in bounds:
+            u[start:end] = (f[start:end].double() @ coef).to(self.dtype)
         self.ritz_coefficients_ = coef
         self.eigenvalues_ = op.to_original(theta).detach().cpu()
         self.residuals_ = residuals.detach().cpu()

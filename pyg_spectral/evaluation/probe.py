@@ -1,8 +1,15 @@
 r"""Linear and MLP probes on node embeddings, scored like the OGB leaderboard (mean ± std over seeds).
 
-A probe is trained on the train split with full-batch Adam and cross-entropy,
-the epoch with the best validation score is kept (model selection on valid),
-and its test score reported. Scores come from ``ogb.nodeproppred.Evaluator``
+The linear probe is multinomial logistic regression with an L2 penalty,
+solved to optimum by full-batch L-BFGS from zero for each weight decay of a
+grid; the weight decay with the best validation score is kept (model
+selection on valid) and its test score reported. It is a convex problem, so
+seeds do not change it (one run is reported), and the solver is
+rotation-equivariant: two orthonormal bases of the same eigenspace (e.g.
+inside a degenerate eigenvalue, where eigenvectors are defined only up to a
+rotation) get the same predictions. The MLP probe (and ``solver="adam"``)
+trains with full-batch Adam and keeps the epoch with the best validation
+score, over several seeds. Scores come from ``ogb.nodeproppred.Evaluator``
 when one is given (OGB datasets, or exports via
 :func:`~pyg_spectral.evaluation.export_ogb_node_dataset`), else plain accuracy.
 
@@ -12,16 +19,19 @@ every split: documented handling, never a silent NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn.models import MLP
 
-__all__ = ["ProbeResult", "evaluate_embedding", "planetoid_split"]
+__all__ = ["ProbeResult", "evaluate_embedding", "planetoid_split", "WEIGHT_DECAY_GRID"]
 
 PROBES = ("linear", "mlp")
+SOLVERS = ("auto", "lbfgs", "adam")
+#: weight decays tried by the L-BFGS linear probe (selected on the validation split)
+WEIGHT_DECAY_GRID = (100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-5, 1e-6)
 
 
 @dataclass
@@ -32,6 +42,8 @@ class ProbeResult:
     valid: List[float] = field(default_factory=list)
     test: List[float] = field(default_factory=list)
     num_params: int = 0
+    #: the weight decay selected on valid (L-BFGS linear probe), else the one given
+    weight_decay: Optional[float] = None
 
     @property
     def valid_mean(self) -> float:
@@ -51,8 +63,8 @@ class ProbeResult:
 
     def __str__(self) -> str:
         return (f"{self.probe}: valid {100 * self.valid_mean:.2f} ± {100 * self.valid_std:.2f}, "
-                f"test {100 * self.test_mean:.2f} ± {100 * self.test_std:.2f} ({len(self.test)} seeds, "
-                f"{self.num_params} params)")
+                f"test {100 * self.test_mean:.2f} ± {100 * self.test_std:.2f} ({len(self.test)} run(s), "
+                f"{self.num_params} params, weight decay {self.weight_decay:g})")
 
 
 def planetoid_split(data) -> Dict[str, Tensor]:
@@ -74,8 +86,9 @@ def _labels(y: Tensor, n: int) -> Tensor:
 
 def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor], *, features: Optional[Tensor] = None,
                        probe: str = "linear", seeds: int = 5, evaluator=None, epochs: int = 300, lr: float = 0.05,
-                       weight_decay: float = 5e-3, hidden_channels: int = 256, dropout: float = 0.5,
-                       standardize: bool = True, device=None) -> ProbeResult:
+                       weight_decay: Optional[Union[float, Sequence[float]]] = None, hidden_channels: int = 256,
+                       dropout: float = 0.5, standardize: bool = True, solver: str = "auto",
+                       max_iter: int = 100, device=None) -> ProbeResult:
     """Train a probe on ``embedding`` (optionally concatenated with ``features``) and score it.
 
     Args:
@@ -84,13 +97,26 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         split_idx: dict with ``train``, ``valid``, ``test`` node indices.
         features: optional ``[n, f]`` node features concatenated to the embedding.
         probe: ``"linear"`` or ``"mlp"`` (two layers, ``hidden_channels``, dropout).
-        seeds: number of seeds (mean ± std reported).
+        seeds: number of seeds for Adam-trained probes (mean ± std reported); the L-BFGS linear
+            probe is deterministic and runs once.
+        weight_decay: L2 penalty; for the L-BFGS linear probe a number or a grid to select from on
+            valid (default :data:`WEIGHT_DECAY_GRID`); for Adam a number (default 5e-3).
+        solver: ``"auto"`` (L-BFGS for ``"linear"``, Adam for ``"mlp"``), ``"lbfgs"`` (linear only) or
+            ``"adam"`` (``epochs`` full-batch steps at ``lr``, best epoch on valid).
+        max_iter: L-BFGS iterations per weight decay.
         evaluator: an ``ogb.nodeproppred.Evaluator`` (else accuracy).
-        standardize: center the embedding's columns on the train split and scale it by one overall
-            factor (rotation-equivariant; features are used as given).
+        standardize: center the embedding's columns on the train split and scale it by one factor to
+            mean squared row norm 1 (rotation-equivariant); scale the features by one factor likewise
+            (not centered).
     """
     if probe not in PROBES:
         raise ValueError(f"Unknown probe {probe!r}; choose one of {PROBES}.")
+    if solver not in SOLVERS:
+        raise ValueError(f"Unknown solver {solver!r}; choose one of {SOLVERS}.")
+    if solver == "auto":
+        solver = "lbfgs" if probe == "linear" else "adam"
+    if solver == "lbfgs" and probe != "linear":
+        raise ValueError("solver='lbfgs' fits the linear probe only; use solver='adam' for the MLP probe.")
     parts = [t for t in (embedding, features) if t is not None]
     if not parts:
         raise ValueError("evaluate_embedding needs an embedding or features.")
@@ -113,22 +139,31 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         if split[key].numel() == 0:
             raise ValueError(f"split '{key}' has no labeled nodes.")
     device = torch.device(device) if device is not None else torch.device("cpu")
+    train = split["train"]
     if embedding is not None:
         embedding = embedding.detach().float().cpu()
         if standardize:
             # Unit-norm eigenvectors have entries ~1/sqrt(n): center the columns on the train split and
-            # divide by ONE overall scale. Both commute with rotations of the embedding, so two bases of the
-            # same eigenspace (e.g. inside a degenerate eigenvalue) give the same probe inputs up to rotation;
-            # per-column scaling would not.
-            mu = embedding[split["train"]].mean(0)
-            centered = embedding - mu
-            scale = centered[split["train"]].pow(2).mean().sqrt().clamp_min(1e-12)
-            embedding = centered / scale
-    x = torch.cat([p for p in (embedding, None if features is None else features.detach().float().cpu())
-                   if p is not None], dim=1)
+            # divide by ONE overall scale (mean squared row norm 1 on train). Both commute with rotations of
+            # the embedding, so two bases of the same eigenspace (e.g. inside a degenerate eigenvalue) give
+            # the same probe inputs up to rotation; per-column scaling would not.
+            embedding = embedding - embedding[train].mean(0)
+            embedding = embedding / embedding[train].pow(2).sum(1).mean().sqrt().clamp_min(1e-12)
+    if features is not None:
+        features = features.detach().float().cpu()
+        if standardize:
+            # One factor too (sparse bag-of-words stay sparse): with both blocks at mean squared row norm 1,
+            # one weight decay does not favour the block with more or larger columns.
+            features = features / features[train].pow(2).sum(1).mean().sqrt().clamp_min(1e-12)
+    x = torch.cat([p for p in (embedding, features) if p is not None], dim=1)
     x, labels_d = x.to(device), labels.to(device)
     num_classes = int(labels.max()) + 1
-    result = ProbeResult(probe)
+    if solver == "lbfgs":
+        grid = WEIGHT_DECAY_GRID if weight_decay is None else (
+            [float(weight_decay)] if isinstance(weight_decay, (int, float)) else [float(w) for w in weight_decay])
+        return _lbfgs_probe(x, labels_d, split, num_classes, grid, max_iter, evaluator)
+    weight_decay = 5e-3 if weight_decay is None else float(weight_decay)
+    result = ProbeResult(probe, weight_decay=weight_decay)
     for seed in range(seeds):
         torch.manual_seed(seed)
         if probe == "linear":
@@ -154,6 +189,39 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         result.valid.append(best_valid)
         result.test.append(best_test)
     return result
+
+
+def _lbfgs_probe(x: Tensor, y: Tensor, split: Dict[str, Tensor], num_classes: int, grid: Sequence[float],
+                 max_iter: int, evaluator) -> ProbeResult:
+    """Logistic regression + (wd/2)||W||^2 by L-BFGS for each wd (largest first); best wd on valid.
+
+    The first weight decay starts from zero, each next one from the previous solution (a
+    regularisation path). PyTorch's L-BFGS stopping tests use max-abs norms, which are not
+    rotation-invariant; they are switched off, so every solve runs exactly ``max_iter`` iterations
+    and the whole path is rotation-equivariant.
+    """
+    xt, yt = x[split["train"]], y[split["train"]]
+    weight = torch.zeros(x.size(1), num_classes, device=x.device, requires_grad=True)
+    bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
+    best = None
+    for wd in sorted(grid, reverse=True):  # ties keep the stronger penalty
+        opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, max_eval=2 * max_iter, history_size=20,
+                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(xt @ weight + bias, yt) + 0.5 * wd * weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            pred = (x @ weight + bias).argmax(-1)
+        valid = _score(pred, y, split["valid"], evaluator)
+        if best is None or valid > best[0]:
+            best = (valid, _score(pred, y, split["test"], evaluator), wd)
+    return ProbeResult("linear", valid=[best[0]], test=[best[1]], num_params=x.size(1) * num_classes + num_classes,
+                       weight_decay=best[2])
 
 
 def _score(pred: Tensor, y: Tensor, idx: Tensor, evaluator) -> float:

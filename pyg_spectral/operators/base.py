@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
-from torch_geometric.utils import get_laplacian, remove_self_loops, scatter, to_undirected
+from torch_geometric.utils import scatter, to_undirected
 
 from .._validation import check_graph
 
@@ -22,6 +22,62 @@ def _to_csr(index: Tensor, value: Tensor, num_nodes: int) -> Tensor:
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         coo = torch.sparse_coo_tensor(index, value, (num_nodes, num_nodes), check_invariants=False)
         return coo.coalesce().to_sparse_csr()
+
+
+def _laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, normalization: str
+                   ) -> Tuple[Tensor, Tensor]:
+    r"""``(L, degree)``: the normalized Laplacian in CSR layout, built in place of
+    :func:`torch_geometric.utils.get_laplacian` followed by a COO coalesce.
+
+    Same matrix, entry for entry (tested against ``get_laplacian``): self-loops
+    dropped, duplicate edges summed, a diagonal of ones for every node
+    (isolated ones included), ``"sym"``: :math:`-w_{ij}/\sqrt{d_i d_j}`,
+    ``"rw"``: :math:`-w_{ij}/d_i` off the diagonal. Why by hand: the
+    ``get_laplacian`` + coalesce route keeps several ``E``-sized index copies
+    alive at once (0.95 GB of transients for 1e7 edges, measured); sorting one
+    ``int64`` key per entry peaks at about half of that.
+    """
+    n = int(num_nodes)
+    row, col = edge_index[0], edge_index[1]
+    loops = row == col
+    if bool(loops.any()):
+        keep = ~loops
+        row, col, edge_weight = row[keep], col[keep], edge_weight[keep]
+    del loops
+    degree = scatter(edge_weight, row, dim=0, dim_size=n, reduce="sum")
+    if normalization == "sym":
+        inv = degree.pow(-0.5)
+        inv.masked_fill_(inv == float("inf"), 0)
+        off = inv[row] * edge_weight * inv[col]
+    elif normalization == "rw":
+        inv = 1.0 / degree
+        inv.masked_fill_(inv == float("inf"), 0)
+        off = inv[row] * edge_weight
+    else:
+        raise ValueError(f"Unknown normalization {normalization!r}.")
+    nodes = torch.arange(n, device=row.device)
+    key = torch.cat([row * n + col, nodes * (n + 1)])  # row-major position of every entry
+    del row, col, nodes
+    value = torch.cat([off.neg_(), torch.ones(n, dtype=off.dtype, device=off.device)])
+    del off
+    key, order = torch.sort(key)
+    value = value[order]
+    del order
+    key, counts = torch.unique_consecutive(key, return_counts=True)
+    if key.numel() < value.numel():  # duplicate edges: sum them, as coalesce does
+        segment = torch.repeat_interleave(torch.arange(key.numel(), device=key.device), counts)
+        value = torch.zeros(key.numel(), dtype=value.dtype, device=value.device).index_add_(0, segment, value)
+        del segment
+    del counts
+    rows = torch.div(key, n, rounding_mode="floor")
+    cols = key - rows * n
+    del key
+    crow = torch.zeros(n + 1, dtype=torch.long, device=cols.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    del rows
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, cols, value, (n, n)), degree
 
 
 class GraphOperator(ABC):
@@ -144,9 +200,10 @@ class GraphOperator(ABC):
 
 
 class LaplacianOperator(GraphOperator):
-    r"""Operators of the form :math:`T = c_0 I + c_1 L`, with :math:`L` from
-    :func:`torch_geometric.utils.get_laplacian` (``normalization`` ``"sym"``
-    or ``"rw"``) stored once in CSR layout and applied by one sparse matmul.
+    r"""Operators of the form :math:`T = c_0 I + c_1 L`, with :math:`L` the
+    matrix of :func:`torch_geometric.utils.get_laplacian` (``normalization``
+    ``"sym"`` or ``"rw"``) stored once in CSR layout and applied by one sparse
+    matmul.
 
     Self-loops are dropped and duplicate edges summed, as ``get_laplacian``
     does. Isolated nodes follow PyG's convention: their row of the normalized
@@ -200,15 +257,23 @@ class LaplacianOperator(GraphOperator):
         if edge_weight is None:
             edge_weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
         edge_weight = edge_weight.to(dtype)
-        ei, w = remove_self_loops(edge_index, edge_weight)
-        degree = scatter(w, ei[0], dim=0, dim_size=num_nodes, reduce="sum")
-        index, value = get_laplacian(edge_index, edge_weight, normalization=cls.normalization,
-                                     dtype=dtype, num_nodes=num_nodes)
-        return cls(_to_csr(index, value, num_nodes), degree)
+        laplacian, degree = _laplacian_csr(edge_index, edge_weight, num_nodes, cls.normalization)
+        return cls(laplacian, degree)
 
     def matvec(self, x: Tensor) -> Tensor:
         lx = torch.sparse.mm(self.laplacian, x) if x.dim() == 2 else torch.mv(self.laplacian, x)
         return self.c0 * x + self.c1 * lx
+
+    def matvec_rows(self, x: Tensor, start: int, end: int) -> Tensor:
+        """Rows ``start:end`` of :meth:`matvec` ``(x)`` (``x``: ``[n, m]``), from those rows of the CSR
+        matrix only: ``(Tx)`` can be streamed in row chunks without an ``[n, m]`` buffer."""
+        crow = self.laplacian.crow_indices()
+        lo, hi = int(crow[start]), int(crow[end])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            rows = torch.sparse_csr_tensor(crow[start:end + 1] - lo, self.laplacian.col_indices()[lo:hi],
+                                           self.laplacian.values()[lo:hi], (end - start, self.num_nodes))
+        return self.c0 * x[start:end] + self.c1 * torch.sparse.mm(rows, x)
 
     def isolated_eigenvalue(self) -> float:
         # get_laplacian puts 1 on an isolated node's diagonal: T_ii = c0 + c1.

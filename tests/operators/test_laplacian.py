@@ -39,3 +39,25 @@ def test_isolated_node_follows_pyg_convention():
     L = 2 * (np.eye(3) - op.symmetric_matrix().toarray())  # T = I - L/2
     assert L[2, 2] == pytest.approx(1.0)  # PyG's get_laplacian puts 1 on an isolated node's diagonal
     assert not np.isnan(L).any()
+
+
+@pytest.mark.parametrize("normalization", ["sym", "rw"])
+def test_csr_equals_get_laplacian_entry_for_entry(normalization):
+    # Self-loops, duplicate (multi-)edges, weights and an isolated node (7): the hand-built CSR must be the
+    # matrix of torch_geometric.utils.get_laplacian, coalesced.
+    from torch_geometric.utils import get_laplacian
+
+    from pyg_spectral.operators.base import _laplacian_csr
+
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randint(0, 7, (60,), generator=gen)
+    dst = torch.randint(0, 7, (60,), generator=gen)
+    edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
+    weight = torch.rand(60, generator=gen, dtype=torch.float64).repeat(2)
+    csr, degree = _laplacian_csr(edge_index, weight, 8, normalization)
+    index, value = get_laplacian(edge_index, weight, normalization=normalization, num_nodes=8)
+    ref = torch.sparse_coo_tensor(index, value, (8, 8)).coalesce().to_sparse_csr()
+    assert torch.equal(csr.crow_indices(), ref.crow_indices())
+    assert torch.equal(csr.col_indices(), ref.col_indices())
+    torch.testing.assert_close(csr.values(), ref.values(), rtol=1e-15, atol=1e-15)
+    assert csr.to_dense()[7, 7] == 1.0 and degree[7] == 0
