@@ -29,7 +29,7 @@ test: $(STAMP)
 # PyG's scatter backend). A failed *build* is reported and skipped; a failed test fails the target.
 EXTRAS_VENV ?= .venv-extras
 EXTRAS_PY := $(EXTRAS_VENV)/bin/python
-EXTRAS_TESTS ?= tests/sampling tests/training/test_minibatch.py tests/test_estimator_minibatch.py tests/operators
+EXTRAS_TESTS ?= tests/sampling tests/training tests/test_estimator_minibatch.py tests/operators
 
 test-extras:
 	test -x $(EXTRAS_PY) || $(PYTHON) -m venv $(EXTRAS_VENV)

@@ -512,6 +512,11 @@ class NeuralSpectralEmbedding:
         if ctx is not None:
             from torch.nn.parallel import DistributedDataParallel
 
+            from .training.distributed import rank_seed
+
+            # Global-RNG consumers (PyG's compiled neighbor sampler, dropout) get a stream per rank too.
+            torch.manual_seed(rank_seed(self.seed, ctx.rank))
+
             train_module = DistributedDataParallel(
                 encoder, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
             minibatch.train_module = train_module

@@ -81,8 +81,10 @@ class NeighborSubgraphSampler:
 
         out = self._pyg.sample_from_nodes(NodeSamplerInput(input_id=None, node=seeds.cpu()))
         n_id = out.node.to(seeds.device)
-        # PyG returns (row, col) with messages flowing col -> row for sampled (target, source) pairs.
-        edge_index = torch.stack([out.col, out.row]).to(seeds.device)
+        # PyG's sampler output is oriented as its loaders use it: edge_index = [row, col], messages flow
+        # row (sampled neighbour) -> col (node of the previous hop). (Checked against full-graph outputs in
+        # tests/sampling/test_neighbors.py, which runs where the [sparse] extra is installed: make test-extras.)
+        edge_index = torch.stack([out.row, out.col]).to(seeds.device)
         return n_id, edge_index
 
     def _sample_torch(self, seeds: Tensor) -> Tuple[Tensor, Tensor]:

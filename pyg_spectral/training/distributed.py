@@ -39,7 +39,12 @@ Checkpoints
 the step, and the random state of *every* rank's sampler (gathered first), so
 a resumed run continues bit for bit where the checkpoint was taken. The
 checkpoint records the settings it was made with; :func:`load_checkpoint`
-refuses a checkpoint from other settings or another world size.
+refuses a checkpoint from other settings or another world size. Bit-exact
+resumption holds for the samplers that draw from the per-rank generator (node,
+edge, and the pure-torch neighbor sampler); PyG's compiled neighbor sampler
+(``sampler_backend="pyg"``) draws from torch's global generator, which is
+reseeded per rank but not checkpointed, so a resumed run is then equivalent in
+law, not bit for bit.
 """
 from __future__ import annotations
 

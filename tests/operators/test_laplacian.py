@@ -61,3 +61,16 @@ def test_csr_equals_get_laplacian_entry_for_entry(normalization):
     assert torch.equal(csr.col_indices(), ref.col_indices())
     torch.testing.assert_close(csr.values(), ref.values(), rtol=1e-15, atol=1e-15)
     assert csr.to_dense()[7, 7] == 1.0 and degree[7] == 0
+
+
+@pytest.mark.parametrize("name", ["laplacian", "adjacency", "lazy_adjacency", "random_walk"])
+def test_matvec_rows_streams_the_rows_of_matvec(name):
+    from pyg_spectral.datasets import grid_graph
+    from pyg_spectral.operators import build_operator
+
+    data = grid_graph(7, 9)
+    op = build_operator(name, data.edge_index, None, data.num_nodes, dtype=torch.float64)
+    x = torch.randn(data.num_nodes, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    full = op.matvec(x)
+    parts = [op.matvec_rows(x, start, min(start + 10, data.num_nodes)) for start in range(0, data.num_nodes, 10)]
+    torch.testing.assert_close(torch.cat(parts), full, rtol=1e-14, atol=1e-14)
