@@ -18,6 +18,7 @@ from .losses import LOSSES, SpectralLoss, build_loss
 from .operators import OPERATORS, GraphOperator, build_operator
 from .spectrum import fix_signs, normalize_columns, rayleigh_ritz, ritz_from_moments, ritz_residuals
 from .training import build_optimizer, resolve_optimizer, train_loop
+from .training.distributed import rank_seed
 from .training.minibatch import SAMPLERS, MiniBatchObjective
 
 __all__ = ["NeuralSpectralEmbedding", "ConvergenceWarning"]
@@ -394,10 +395,10 @@ class NeuralSpectralEmbedding:
             return out
         return encoder(x, edge_index)
 
-    def _check_distributed(self, ctx, data: Data, n: int) -> None:
+    def _check_distributed(self, ctx, settings: Dict[str, Any], n: int) -> None:
         from .training.distributed import check_consistent
 
-        check_consistent(ctx, self._settings(data))
+        check_consistent(ctx, settings)
         if self.batch_size is None:
             raise ValueError("Distributed training is mini-batch data parallelism: set batch_size (rows per rank "
                              "per step), or call fit outside the process group (distributed=False).")
@@ -419,8 +420,6 @@ class NeuralSpectralEmbedding:
                              "(it is split into independent parts).")
         if self.gradient != "custom":
             raise ValueError("Mini-batch training uses gradient='custom' ((Tf) is estimated without gradient).")
-        from .training.distributed import rank_seed
-
         gen = torch.Generator(device=device).manual_seed(rank_seed(self.seed, rank))
         return MiniBatchObjective(op, encoder, x, edge_index, self.batch_size, sampler=self.sampler,
                                   num_neighbors=self.num_neighbors, edge_mode=self.edge_mode,
@@ -503,16 +502,16 @@ class NeuralSpectralEmbedding:
             if not reuse:
                 _ritz_initialize(encoder, op)
         minibatch = None
+        # what this run computes from (parameters + graph fingerprint): compared across ranks, keys checkpoints
+        settings = self._settings(data) if ctx is not None or self.checkpoint is not None else None
         if ctx is not None:
-            self._check_distributed(ctx, data, n)
+            self._check_distributed(ctx, settings, n)
         if self.batch_size is not None:
             minibatch = self._minibatch(op, encoder, x, edge_index, loss_fn, n, device,
                                         rank=ctx.rank if ctx is not None else 0)
         train_module = encoder
         if ctx is not None:
             from torch.nn.parallel import DistributedDataParallel
-
-            from .training.distributed import rank_seed
 
             # Global-RNG consumers (PyG's compiled neighbor sampler, dropout) get a stream per rank too.
             torch.manual_seed(rank_seed(self.seed, ctx.rank))
@@ -568,7 +567,7 @@ class NeuralSpectralEmbedding:
         from .training.distributed import DistributedContext, fingerprint, load_checkpoint, save_checkpoint
 
         run_ctx = ctx if ctx is not None else DistributedContext(0, 1, device)
-        digest = fingerprint(self._settings(data)) if self.checkpoint is not None else None
+        digest = fingerprint(settings) if self.checkpoint is not None else None
         every = self.checkpoint_every or self.eval_every
         generator = minibatch.generator if minibatch is not None else None
         start_step, history0, done = 0, [], False
@@ -579,9 +578,9 @@ class NeuralSpectralEmbedding:
             sched.load_state_dict(saved["scheduler"])
             if ema is not None:
                 ema.load_state_dict(saved["ema"])
-            if generator is not None and saved["generator_states"][run_ctx.rank] is not None:
-                generator.set_state(saved["generator_states"][run_ctx.rank].to(generator.device)
-                                    if generator.device.type != "cpu" else saved["generator_states"][run_ctx.rank])
+            state = saved["generator_states"][run_ctx.rank]
+            if generator is not None and state is not None:
+                generator.set_state(state.cpu())  # generator states are CPU byte tensors, CUDA ones included
             start_step, history0, done = int(saved["step"]), list(saved["history"]), bool(saved["converged"])
         last_saved = [start_step]
 

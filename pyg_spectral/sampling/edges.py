@@ -104,7 +104,7 @@ class EdgeSampler:
         self.mode, self.batch_size, self.generator = mode, int(batch_size), generator
         self.num_edges = heads.numel()
         self.heads, self.tails = heads, tails
-        self.p = p
+        # the weighted law is kept as its cumulative sums only (what draw_categorical reads)
         self._cdf = torch.cumsum(p.double(), 0) if mode != "uniform" else None
         self.diag = op.c0 + op.c1 * diag_l
         self.coef = op.c1 * l_off * q[heads] / p
