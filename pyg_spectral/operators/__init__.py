@@ -15,6 +15,8 @@ name                   training operator :math:`T`                     PSD
 =====================  ==============================================  =====
 
 :class:`PolynomialFilter` wraps any of them in a gap-widening polynomial.
+:class:`BlockDiagonalLaplacian` is :math:`L_{sym}` of a batch of graphs with
+per-graph Rayleigh–Ritz and Chebyshev filtering (many small graphs at once).
 """
 from typing import Optional, Type, Union
 
@@ -24,11 +26,13 @@ from torch import Tensor
 from .adjacency import LazyAdjacency, NormalizedAdjacency
 from .directed import DirectedNormalizedAdjacency
 from .base import GraphOperator, LaplacianOperator
+from .block_diagonal import BlockDiagonalLaplacian
 from .laplacian import NormalizedLaplacian
 from .polynomial import PolynomialFilter
 from .random_walk import RandomWalk
 
 __all__ = [
+    "BlockDiagonalLaplacian",
     "DirectedNormalizedAdjacency",
     "GraphOperator",
     "LaplacianOperator",

@@ -1,33 +1,62 @@
 r"""An inductive positional-encoding model: one GNN trained across many graphs.
 
 Eigen-solvers start from scratch on every graph. Here a GNN, fed each node's
-log-degree and fixed random features (message passing cannot break symmetries
+log-degree and random features (message passing cannot break symmetries
 without them), is trained on a collection of graphs with the nested LoRA loss
 *per graph* (a mini-batch of graphs is a block-diagonal operator, but the
 moments :math:`M_g, Q_g` are taken graph by graph, so the target is each
-graph's own bottom eigenspace, not the union's). On a new graph, one forward
-pass gives :math:`m = k + 1 + p` functions, optionally refined by a few steps
-of subspace iteration with :math:`T = I - L/2` (each one sparse matmul and an
-:math:`m`-column QR), then Rayleigh–Ritz on their span gives the eigenpairs.
+graph's own bottom eigenspace, not the union's).
+
+On new graphs — one, or a whole ``Batch`` at once — one forward pass gives
+:math:`m = k + 1 + p` functions per graph; Rayleigh–Ritz on their span gives
+eigenpairs, and ``refine_steps`` sparse matmuls of Chebyshev-filtered subspace
+iteration (:class:`~pyg_spectral.operators.BlockDiagonalLaplacian`), whose
+cutoff comes from the network's own Ritz values, sharpen them. All graphs of
+a batch share each sparse matmul and each batched dense kernel.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
-from torch_geometric.utils import degree, scatter
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import degree, scatter, to_torch_csr_tensor
 from tqdm.auto import tqdm
 
 from ..encoders.gnn import GNN_MODELS
 from ..losses.nesting import nesting_masks
 from ..operators import build_operator
-from ..spectrum import fix_signs, normalize_columns, rayleigh_ritz
+from ..operators.block_diagonal import BlockDiagonalLaplacian
 
 __all__ = ["InductivePEModel"]
 
 FORMAT_VERSION = 1
+#: Largest Chebyshev degree per refinement round (growth stays far below float64's range).
+MAX_ROUND_DEGREE = 16
+
+
+def refinement_schedule(refine_steps: int) -> Tuple[int, int]:
+    """Split a budget of ``refine_steps`` sparse matmuls into ``(degree, rounds)`` of Chebyshev filtering:
+    as few rounds as possible with degree at most :data:`MAX_ROUND_DEGREE` (``degree * rounds`` may fall
+    short of the budget by less than ``rounds``)."""
+    steps = int(refine_steps)
+    if steps < 0:
+        raise ValueError(f"refine_steps must be >= 0, got {refine_steps}.")
+    if steps == 0:
+        return 0, 0
+    rounds = math.ceil(steps / MAX_ROUND_DEGREE)
+    return steps // rounds, rounds
+
+
+def _noise_table(rows: int, cols: int, seed: int, block: int = 1024) -> Tensor:
+    """Seeded normals whose row ``i`` does not depend on ``rows`` (blocks of ``block`` rows, one generator
+    each): ``torch.randn(n)`` is not a prefix of ``torch.randn(n + 1)`` on CPU."""
+    blocks = [torch.randn(block, cols, generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + b))
+              for b in range(max(1, math.ceil(rows / block)))]
+    return torch.cat(blocks)[:rows]
 
 
 class InductivePEModel(nn.Module):
@@ -50,19 +79,39 @@ class InductivePEModel(nn.Module):
         self.config = dict(k=int(k), n_oversamples=int(n_oversamples), gnn=gnn, hidden_channels=int(hidden_channels),
                            num_layers=int(num_layers), random_features=int(random_features), seed=int(seed))
         self.num_functions = int(k) + 1 + int(n_oversamples)
+        # The GNN runs on a sparse CSR adjacency built once per graph batch (for GCN: already normalized,
+        # self-loops included, as gcn_norm does), one sparse matmul per layer.
+        extra = dict(normalize=False) if gnn == "gcn" else {}
         self.gnn = GNN_MODELS[gnn](in_channels=1 + int(random_features), hidden_channels=int(hidden_channels),
-                                   num_layers=int(num_layers), out_channels=self.num_functions)
+                                   num_layers=int(num_layers), out_channels=self.num_functions, **extra)
 
-    def features(self, edge_index: Tensor, num_nodes: int, generator: Optional[torch.Generator] = None) -> Tensor:
+    def adjacency(self, edge_index: Tensor, num_nodes: int) -> Tensor:
+        """The sparse CSR matrix the GNN aggregates with (GCN: :math:`\tilde D^{-1/2}(A + I)\tilde D^{-1/2}`)."""
+        if self.config["gnn"] == "gcn":
+            edge_index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
+        else:
+            weight = None
+        return to_torch_csr_tensor(edge_index.flip(0), weight, size=(num_nodes, num_nodes))
+
+    def features(self, edge_index: Tensor, num_nodes: int, generator: Optional[torch.Generator] = None,
+                 position: Optional[Tensor] = None) -> Tensor:
+        """Log-degree and random features. With a ``generator`` (training) the noise is fresh; without, node
+        ``v`` gets row ``position[v]`` (its index inside its own graph; default ``arange(num_nodes)``) of one
+        fixed, seeded table, so a graph's features do not depend on the other graphs of its batch."""
         deg = degree(edge_index[0], num_nodes, dtype=torch.float32)
         r = self.config["random_features"]
-        if generator is None:
-            generator = torch.Generator().manual_seed(self.config["seed"])
-        noise = torch.randn(num_nodes, r, generator=generator).to(edge_index.device)
+        if generator is not None:
+            noise = torch.randn(num_nodes, r, generator=generator).to(edge_index.device)
+        else:
+            rows = int(position.max()) + 1 if position is not None and position.numel() else num_nodes
+            table = _noise_table(rows, r, self.config["seed"]).to(edge_index.device)
+            noise = table[:num_nodes] if position is None else table[position]
         return torch.cat([torch.log1p(deg).unsqueeze(-1), noise], dim=-1)
 
-    def forward(self, edge_index: Tensor, num_nodes: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        return self.gnn(self.features(edge_index, num_nodes, generator), edge_index)
+    def forward(self, edge_index: Tensor, num_nodes: int, generator: Optional[torch.Generator] = None,
+                position: Optional[Tensor] = None, adjacency: Optional[Tensor] = None) -> Tensor:
+        adj = self.adjacency(edge_index, num_nodes) if adjacency is None else adjacency
+        return self.gnn(self.features(edge_index, num_nodes, generator, position), adj)
 
     # ------------------------------------------------------------- training
     def fit(self, graphs: Iterable, steps: int = 2000, batch_graphs: int = 32, lr: float = 3e-3,
@@ -110,18 +159,23 @@ class InductivePEModel(nn.Module):
 
     # ------------------------------------------------------------ inference
     @torch.no_grad()
-    def component_eigenpairs(self, edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int,
-                             wanted: int, refine_steps: int = 0) -> Tuple[Tensor, Tensor]:
-        """Non-trivial eigenpairs (``wanted - 1`` of them) of a connected graph, from a forward pass."""
-        op = build_operator("laplacian", edge_index, edge_weight, num_nodes, dtype=torch.float64)
-        f = self(edge_index, num_nodes).double()
-        for _ in range(int(refine_steps)):
-            f, _ = torch.linalg.qr(op.matvec(f))
-        theta, coef = rayleigh_ritz(f, op.matvec(f), op.measure)
-        r = min(wanted, theta.numel())
-        u = fix_signs(normalize_columns(f @ coef[:, :r]))
-        lam = op.to_original(theta[:r])
-        return lam[1:], u[:, 1:]
+    def encode(self, edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int, batch: Tensor,
+               num_graphs: int, refine_steps: int = 0) -> Tuple[Tensor, Tensor]:
+        r"""Non-trivial Ritz pairs of a batch of connected graphs (each of at least two nodes, nodes of a
+        graph contiguous, ``batch`` sorted): one forward pass, Rayleigh–Ritz, then ``refine_steps`` sparse
+        matmuls of Chebyshev-filtered subspace iteration (:func:`refinement_schedule`).
+
+        Returns:
+            ``(theta, u)``: eigenvalues of :math:`L_{sym}` ``[num_graphs, m]`` ascending (``inf`` past a
+            small graph's :math:`n_g - 1`), eigenvectors ``[num_nodes, m]`` (float64, unit norm per graph).
+        """
+        op = BlockDiagonalLaplacian(edge_index, num_nodes, batch, num_graphs, edge_weight)
+        ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=batch.device)
+        ptr[1:] = torch.cumsum(op.sizes, 0)
+        position = torch.arange(num_nodes, device=batch.device) - ptr[batch]
+        f = self(edge_index, num_nodes, position=position).double()
+        degree_, rounds = refinement_schedule(refine_steps)
+        return op.subspace_iteration(f, degree_, rounds)
 
     # ---------------------------------------------------------- persistence
     def save(self, path) -> None:

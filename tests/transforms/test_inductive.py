@@ -38,7 +38,7 @@ def test_refinement_reaches_exact_eigenvectors(trained):
     try:
         out = trained(g.clone())
     finally:
-        trained.refine_steps = 0
+        trained.refine_steps = 32
     vals, vecs = exact_eigenpairs(g, 6)
     # cycle eigenvalues come in pairs: compare the span of modes 1..4 (two full pairs)
     assert subspace_distance(out.laplacian_eigenvector_pe, vecs[:, 1:5]) <= 1e-3
@@ -74,3 +74,112 @@ def test_load_checks_format_and_shapes(trained, tmp_path):
 def test_transductive_transform_cannot_be_saved(tmp_path):
     with pytest.raises(RuntimeError, match="inductive"):
         AddNeuralEigenvectorPE(3).save(tmp_path / "x.pt")
+
+
+def _mixed_graphs():
+    from torch_geometric.data import Data
+
+    two_parts = Data(edge_index=torch.cat([cycle_graph(9).edge_index, path_graph(6).edge_index + 9], 1),
+                     num_nodes=16)  # a 9-cycle, a 6-path and one isolated node
+    tiny = path_graph(3)
+    return [grid_graph(6, 8), two_parts, tiny, cycle_graph(25), grid_graph(3, 3)]
+
+
+def test_batch_gives_each_graph_its_own_pe(trained):
+    from torch_geometric.data import Batch
+    from torch_geometric.loader import DataLoader
+
+    graphs = _mixed_graphs()
+    trained.refine_steps = 16
+    try:
+        out = trained(Batch.from_data_list([g.clone() for g in graphs]))
+        singles = [trained(g.clone()) for g in graphs]
+        loaded = next(iter(DataLoader([g.clone() for g in graphs], batch_size=len(graphs))))
+        via_loader = trained(loaded)
+    finally:
+        trained.refine_steps = 32
+    assert out.laplacian_eigenvector_pe.shape == (sum(g.num_nodes for g in graphs), 4)
+    assert out.laplacian_eigenvector_pe_eigenvalues.shape == (len(graphs) * 4,)
+    for i, single in enumerate(singles):
+        block = out.laplacian_eigenvector_pe[out.ptr[i]:out.ptr[i + 1]].double()
+        lam = single.laplacian_eigenvector_pe_eigenvalues
+        assert torch.allclose(out.laplacian_eigenvector_pe_eigenvalues[4 * i:4 * i + 4], lam, atol=1e-6)
+        # Same eigenvectors; inside a repeated eigenvalue (cycles, square grids) any basis is as valid, and
+        # batched BLAS rounds differently from one graph alone: compare the projector of each eigenspace.
+        ref = single.laplacian_eigenvector_pe.double()
+        start = 0
+        for end in range(1, 5):
+            if end == 4 or lam[end] - lam[end - 1] > 1e-6:
+                a, b = block[:, start:end], ref[:, start:end]
+                assert torch.allclose(a @ a.T, b @ b.T, atol=1e-5)
+                start = end
+    assert torch.equal(via_loader.laplacian_eigenvector_pe, out.laplacian_eigenvector_pe)
+
+
+def test_disconnected_tiny_and_isolated_follow_the_documented_rules(trained):
+    graphs = _mixed_graphs()
+    out = trained(graphs[1].clone())  # 9-cycle + 6-path + isolated node; every component is small
+    pe, lam = out.laplacian_eigenvector_pe, out.laplacian_eigenvector_pe_eigenvalues
+    exact = []
+    for nodes, g in ((range(0, 9), cycle_graph(9)), (range(9, 15), path_graph(6))):
+        vals, _ = exact_eigenpairs(g, g.num_nodes - 1, dense_below=100)
+        exact += list(vals[1:])
+    exact = sorted(exact + [1.0])[:4]
+    assert torch.allclose(lam, torch.tensor(exact, dtype=lam.dtype), atol=1e-8)
+    for j in range(4):  # each vector lives on one component
+        support = torch.nonzero(pe[:, j].abs() > 1e-8).flatten()
+        assert support.numel() > 0
+        assert bool((support < 9).all()) or bool(((support >= 9) & (support < 15)).all()) or \
+            support.tolist() == [15]
+    tiny = trained(graphs[2].clone())  # 3 nodes: 2 non-trivial eigenvectors, 2 zero columns
+    assert torch.all(tiny.laplacian_eigenvector_pe[:, 2:] == 0)
+    assert torch.all(tiny.laplacian_eigenvector_pe[:, :2].norm(dim=0) > 0.99)
+
+
+def test_batched_refinement_reaches_exact_eigenvectors(trained):
+    from torch_geometric.data import Batch
+
+    from pyg_spectral.metrics import gap_cutoff
+
+    graphs = [grid_graph(7, 9), cycle_graph(30), path_graph(40), grid_graph(5, 5)]
+    trained.refine_steps = 320
+    try:
+        out = trained(Batch.from_data_list([g.clone() for g in graphs]))
+    finally:
+        trained.refine_steps = 32
+    for i, g in enumerate(graphs):
+        vals, vecs = exact_eigenpairs(g, 6, dense_below=100)
+        kk = gap_cutoff(vals[1:], 4, 1e-6)
+        block = out.laplacian_eigenvector_pe[out.ptr[i]:out.ptr[i + 1]]
+        assert subspace_distance(block[:, :kk], vecs[:, 1:kk + 1]) <= 1e-6
+        got = out.laplacian_eigenvector_pe_eigenvalues[4 * i:4 * i + kk].double()
+        assert torch.allclose(got, torch.as_tensor(vals[1:kk + 1], dtype=torch.float64), atol=1e-8)
+
+
+def test_refinement_schedule():
+    from pyg_spectral.transforms.inductive import refinement_schedule
+
+    assert refinement_schedule(0) == (0, 0)
+    assert refinement_schedule(16) == (16, 1)
+    assert refinement_schedule(32) == (16, 2)
+    assert refinement_schedule(40) == (13, 3)
+    with pytest.raises(ValueError):
+        refinement_schedule(-1)
+
+
+def test_default_refinement_beats_the_forward_pass(trained):
+    # The default refine_steps (32) is what users get; it must improve on the bare forward pass.
+    g = grid_graph(10, 12)  # larger than every training graph
+    vals, vecs = exact_eigenpairs(g, 6, dense_below=200)
+    from pyg_spectral.metrics import gap_cutoff
+
+    kk = gap_cutoff(vals[1:], 4, 1e-6)
+    refined = trained(g.clone()).laplacian_eigenvector_pe
+    trained.refine_steps = 0
+    try:
+        bare = trained(g.clone()).laplacian_eigenvector_pe
+    finally:
+        trained.refine_steps = 32
+    d_refined = subspace_distance(refined[:, :kk], vecs[:, 1:kk + 1])
+    d_bare = subspace_distance(bare[:, :kk], vecs[:, 1:kk + 1])
+    assert d_refined < 0.5 * d_bare and d_refined < 0.05
