@@ -11,6 +11,7 @@ small ones.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional, Tuple
 
 import torch
@@ -89,8 +90,10 @@ class BlockDiagonalLaplacian:
         s = scale[self._row]
         values = torch.where(self._diagonal, s * (1.0 - shift[self._row]), torch.zeros_like(s))
         values = values - s * self.laplacian.values()
-        return torch.sparse_csr_tensor(self.laplacian.crow_indices(), self.laplacian.col_indices(), values,
-                                       self.laplacian.shape, check_invariants=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            return torch.sparse_csr_tensor(self.laplacian.crow_indices(), self.laplacian.col_indices(), values,
+                                           self.laplacian.shape, check_invariants=False)
 
     # ------------------------------------------------------------ Rayleigh–Ritz
     def _groups(self, min_size: int):
