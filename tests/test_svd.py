@@ -1,7 +1,6 @@
 """SVD mode against scipy (svds / dense SVD) on directed and bipartite graphs."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest

@@ -1,4 +1,3 @@
-import torch
 
 from pyg_spectral.datasets import BUNDLED_PLANETOID, load_planetoid
 from pyg_spectral.datasets.planetoid import bundled_raw_dir

@@ -1,7 +1,6 @@
 """EdgeSampler: scaling constants and bad input."""
 import pytest
 import torch
-from torch_geometric.data import Data
 
 from pyg_spectral import GraphInputError
 from pyg_spectral.datasets import path_graph
