@@ -127,7 +127,7 @@ class BlockDiagonalLaplacian:
         out[pos] = x[rows]
         return out.view(count, n_max, x.size(1))
 
-    def _small_graphs(self, max_size: int) -> Tuple[Tensor, Tensor, Tensor]:
+    def _small_graphs(self, max_size: int) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Exact non-trivial eigenpairs of the graphs with at most ``max_size`` nodes, by dense ``eigh``:
         ``(graph ids, eigenvalues [b, max_size], node rows, eigenvectors [rows, max_size])``."""
         key = int(max_size)
@@ -168,7 +168,8 @@ class BlockDiagonalLaplacian:
         Each block is orthonormalized twice through the Cholesky factor of
         its Gram matrix (CholeskyQR2: the second pass repairs what the first
         lost to ill-conditioning, as after a Chebyshev filter; a breakdown is
-        retried with a small diagonal shift). Graphs with at most
+        retried with a small diagonal shift), and :math:`L` is projected on
+        that orthonormal basis. Graphs with at most
         :math:`m + 1` nodes, whose :math:`m` deflated columns span their
         whole space so that Rayleigh–Ritz is exact, are solved exactly by
         dense ``eigh`` instead.
@@ -190,29 +191,28 @@ class BlockDiagonalLaplacian:
         groups = self._groups(m + 1)
         if not groups:
             return theta, u
-        lx = self.matmul(x)
-        blocks = []
+        bases = []
         for graphs, rows, pos, count, n_max in groups:
-            xd, lxd = self._pad(x, rows, pos, count, n_max), self._pad(lx, rows, pos, count, n_max)
-            scale = xd.norm(dim=1, keepdim=True).clamp_min(torch.finfo(self.dtype).tiny)
-            xd, lxd = xd / scale, lxd / scale
-            w1 = self._inverse_cholesky(xd.transpose(1, 2) @ xd)
-            q1 = xd @ w1
-            w = w1 @ self._inverse_cholesky(q1.transpose(1, 2) @ q1)
-            h = w.transpose(1, 2) @ (xd.transpose(1, 2) @ lxd) @ w
-            blocks.append((graphs, rows, pos, xd, w, h))
-        th, y = torch.linalg.eigh(torch.cat([0.5 * (b[5] + b[5].transpose(1, 2)) for b in blocks]))
+            xd = self._pad(x, rows, pos, count, n_max)
+            xd = xd / xd.norm(dim=1, keepdim=True).clamp_min(torch.finfo(self.dtype).tiny)
+            q = xd @ self._inverse_cholesky(xd.transpose(1, 2) @ xd)
+            q = q @ self._inverse_cholesky(q.transpose(1, 2) @ q)
+            u[rows] = q.view(-1, m)[pos]
+            bases.append(q)
+        lu = self.matmul(u)  # L on every orthonormal basis at once (small graphs' rows: unused)
+        h = torch.cat([q.transpose(1, 2) @ self._pad(lu, rows, pos, count, n_max)
+                       for q, (_, rows, pos, count, n_max) in zip(bases, groups)])
+        th, y = torch.linalg.eigh(0.5 * (h + h.transpose(1, 2)))
         start = 0
-        for graphs, rows, pos, xd, w, _ in blocks:
-            count = graphs.numel()
+        for q, (graphs, rows, pos, count, _) in zip(bases, groups):
             theta[graphs] = th[start:start + count]
-            u[rows] = (xd @ (w @ y[start:start + count])).view(-1, m)[pos]
+            u[rows] = (q @ y[start:start + count]).view(-1, m)[pos]
             start += count
         return theta, u
 
     def _inverse_cholesky(self, gram: Tensor) -> Tensor:
-        """:math:`R^{-1}` with :math:`R^\top R` = ``gram`` (``[b, m, m]``); blocks whose factorization breaks
-        down (rank-deficient columns) are shifted by ``1e-12 * trace``."""
+        r""":math:`R^{-1}` with :math:`R^\top R` = ``gram`` (``[b, m, m]``); blocks whose factorization breaks
+        down (rank-deficient columns) are shifted by ``1e-12 * trace``, then more until it succeeds."""
         gram = 0.5 * (gram + gram.transpose(1, 2))
         eye = torch.eye(gram.size(-1), dtype=gram.dtype, device=gram.device)
         factor, info = torch.linalg.cholesky_ex(gram, upper=True)

@@ -99,6 +99,7 @@ class InductivePEModel(nn.Module):
             weight = None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
             return to_torch_csr_tensor(edge_index.flip(0), weight, size=(num_nodes, num_nodes))
 
     def features(self, edge_index: Tensor, num_nodes: int, generator: Optional[torch.Generator] = None,
