@@ -183,3 +183,40 @@ def test_default_refinement_beats_the_forward_pass(trained):
     d_refined = subspace_distance(refined[:, :kk], vecs[:, 1:kk + 1])
     d_bare = subspace_distance(bare[:, :kk], vecs[:, 1:kk + 1])
     assert d_refined < 0.5 * d_bare and d_refined < 0.05
+
+
+def test_weighted_and_disconnected_batch_matches_exact(trained):
+    # Edge weights reach the operator through the component relabelling; a second component of the
+    # first graph must not leak into its neighbour graph.
+    from torch_geometric.data import Batch, Data
+
+    from pyg_spectral.metrics import gap_cutoff
+
+    gen = torch.Generator().manual_seed(0)
+    grid = grid_graph(6, 7)
+    ei = grid.edge_index
+    w = torch.rand(ei.size(1), generator=gen) + 0.5
+    w = (w + w[_reverse_index(ei)]) / 2  # symmetric weights
+    two = Data(edge_index=torch.cat([ei, cycle_graph(12).edge_index + 42], 1),
+               edge_weight=torch.cat([w, torch.ones(24)]), num_nodes=54)
+    other = Data(edge_index=path_graph(20).edge_index, edge_weight=torch.ones(38), num_nodes=20)
+    trained.refine_steps = 320
+    try:
+        out = trained(Batch.from_data_list([two, other]))
+    finally:
+        trained.refine_steps = 32
+    # exact: eigenpairs of each component, k smallest overall for the first graph
+    v1, u1 = exact_eigenpairs(Data(edge_index=ei, edge_weight=w, num_nodes=42), 41, dense_below=100)
+    v2, u2 = exact_eigenpairs(cycle_graph(12), 11, dense_below=100)
+    vals = sorted(list(v1[1:]) + list(v2[1:]))[:4]
+    assert torch.allclose(out.laplacian_eigenvector_pe_eigenvalues[:4].double(),
+                          torch.tensor(vals, dtype=torch.float64), atol=1e-8)
+    vp, up = exact_eigenpairs(path_graph(20), 6, dense_below=100)
+    kk = gap_cutoff(vp[1:], 4, 1e-6)
+    block = out.laplacian_eigenvector_pe[out.ptr[1]:out.ptr[2]]
+    assert subspace_distance(block[:, :kk], up[:, 1:kk + 1]) <= 1e-6
+
+
+def _reverse_index(edge_index):
+    pos = {(int(a), int(b)): i for i, (a, b) in enumerate(edge_index.t().tolist())}
+    return torch.tensor([pos[(int(b), int(a))] for a, b in edge_index.t().tolist()])
