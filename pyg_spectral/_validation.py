@@ -7,13 +7,15 @@ later as a NaN, a shape error deep inside a sparse kernel, or a segfault.
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.utils import is_undirected
 
-__all__ = ["GraphInputError", "check_graph", "check_features", "count_components"]
+__all__ = ["GraphInputError", "check_graph", "check_features", "count_components", "component_labels",
+           "component_nodes"]
 
 
 class GraphInputError(ValueError):
@@ -163,7 +165,6 @@ def count_components_csr(crow: Tensor, col: Tensor, degree: Tensor) -> Tuple[int
     """``(components, isolated nodes)`` of the pattern of a symmetric CSR matrix (e.g. an operator's
     Laplacian); isolated nodes are those of zero ``degree``. Reuses the operator's arrays instead of
     building a second copy of the graph."""
-    import numpy as np
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
@@ -174,22 +175,34 @@ def count_components_csr(crow: Tensor, col: Tensor, degree: Tensor) -> Tuple[int
     return int(num), int((degree.detach().cpu() == 0).sum())
 
 
-def count_components(edge_index: Tensor, num_nodes: int) -> Tuple[int, int]:
-    """Return ``(number of connected components, number of isolated nodes)``."""
-    import numpy as np
+def component_labels(edge_index: Tensor, num_nodes: int) -> Tuple[int, np.ndarray]:
+    """``(number of weakly connected components, component label of each node)``, by scipy."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
     ei = edge_index.detach().cpu().numpy()
     # int8 entries: the matrix is only a pattern (float64 ones would triple the transient memory)
     mat = sp.coo_matrix((np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
-    num, _ = connected_components(mat, directed=True, connection="weak")
-    del mat
+    num, labels = connected_components(mat, directed=True, connection="weak")
+    return int(num), labels
+
+
+def component_nodes(edge_index: Tensor, num_nodes: int) -> List[np.ndarray]:
+    """The nodes of each connected component (components in label order, nodes ascending)."""
+    _, labels = component_labels(edge_index, num_nodes)
+    order = np.argsort(labels, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(labels))[:-1])
+
+
+def count_components(edge_index: Tensor, num_nodes: int) -> Tuple[int, int]:
+    """Return ``(number of connected components, number of isolated nodes)``."""
+    num, _ = component_labels(edge_index, num_nodes)
+    ei = edge_index.detach().cpu().numpy()
     deg = np.bincount(np.concatenate([ei[0], ei[1]]), minlength=num_nodes)
     # Self-loops do not count as neighbours (get_laplacian drops them).
     loops = ei[0] == ei[1]
     deg = deg - 2 * np.bincount(ei[0][loops], minlength=num_nodes)
-    return int(num), int((deg == 0).sum())
+    return num, int((deg == 0).sum())
 
 
 def warn_disconnected(num_components: int, num_isolated: int, trivial: str, isolated_value: str) -> None:

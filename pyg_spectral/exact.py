@@ -9,6 +9,7 @@ import scipy.sparse.linalg as sla
 import torch
 from torch_geometric.data import Data
 
+from ._validation import component_nodes
 from .operators import GraphOperator, build_operator
 from .spectrum import fix_signs
 
@@ -55,7 +56,7 @@ def exact_eigenpairs(
     n = op.num_nodes
     if not 0 < k < n:
         raise ValueError(f"k must be in [1, {n - 1}] for a graph with {n} nodes, got {k}.")
-    parts = _components(graph.edge_index, n)
+    parts = component_nodes(graph.edge_index, n)
     if len(parts) == 1:
         return _solve(op, k, dense_below, tol)
     edge_index = graph.edge_index
@@ -85,17 +86,6 @@ def exact_eigenpairs(
         nodes, vec = columns[idx]
         out[nodes, col] = vec
     return np.asarray(values)[order], fix_signs(torch.from_numpy(out)).numpy()
-
-
-def _components(edge_index, n: int):
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    ei = edge_index.cpu().numpy()
-    mat = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(n, n))
-    _, labels = connected_components(mat, directed=True, connection="weak")
-    order = np.argsort(labels, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(labels))[:-1])
 
 
 def _solve(op: GraphOperator, k: int, dense_below: int, tol: float, allow_all: bool = False):

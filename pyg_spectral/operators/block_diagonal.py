@@ -58,6 +58,10 @@ class BlockDiagonalLaplacian:
         self.num_nodes, self.num_graphs, self.dtype = int(num_nodes), int(num_graphs), dtype
         self.batch = batch
         self.sizes = torch.bincount(batch, minlength=self.num_graphs)
+        self.ptr = torch.zeros(self.num_graphs + 1, dtype=torch.long, device=batch.device)
+        self.ptr[1:] = torch.cumsum(self.sizes, 0)
+        #: index of each node inside its own graph
+        self.position = torch.arange(self.num_nodes, device=batch.device) - self.ptr[batch]
         if self.num_graphs and int(self.sizes.min()) < 2:
             raise ValueError("BlockDiagonalLaplacian needs graphs of at least two nodes "
                              "(an isolated node has no trivial eigenvector D^{1/2} 1).")
@@ -102,11 +106,9 @@ class BlockDiagonalLaplacian:
         of those rows in the padded block, b, n_max)``."""
         key = int(min_size)
         if key not in self._group_cache:
-            sizes = self.sizes.cpu()
+            sizes, ptr = self.sizes.cpu(), self.ptr.cpu()
             order = torch.argsort(sizes, descending=True, stable=True)
             order = order[sizes[order] > key]
-            ptr = torch.zeros(self.num_graphs + 1, dtype=torch.long)
-            ptr[1:] = torch.cumsum(sizes, 0)
             groups, start, dev = [], 0, self.batch.device
             while start < order.numel():
                 end = start + 1
@@ -139,15 +141,13 @@ class BlockDiagonalLaplacian:
                 node_small = torch.isin(self.batch, small)
                 rows = torch.nonzero(node_small).flatten()
                 local = torch.searchsorted(small, self.batch[rows])
-                pos = rows - torch.searchsorted(self.batch, self.batch[rows])  # position inside its graph
+                pos = self.position[rows]
                 dense = torch.zeros(small.numel(), key, key, dtype=self.dtype, device=rows.device)
                 lap = self.laplacian.to_sparse_coo().coalesce()
                 r, c = lap.indices()
                 keep = node_small[r]
                 r, c, v = r[keep], c[keep], lap.values()[keep]
-                pr = r - torch.searchsorted(self.batch, self.batch[r])
-                pc = c - torch.searchsorted(self.batch, self.batch[c])
-                dense[torch.searchsorted(small, self.batch[r]), pr, pc] = v
+                dense[torch.searchsorted(small, self.batch[r]), self.position[r], self.position[c]] = v
                 # Padding rows/columns get eigenvalue 3 (above every Laplacian eigenvalue) so that they sort last.
                 n_small = self.sizes[small]
                 pad = torch.arange(key, device=rows.device).unsqueeze(0) >= n_small.unsqueeze(1)

@@ -179,10 +179,7 @@ class InductivePEModel(nn.Module):
             small graph's :math:`n_g - 1`), eigenvectors ``[num_nodes, m]`` (float64, unit norm per graph).
         """
         op = BlockDiagonalLaplacian(edge_index, num_nodes, batch, num_graphs, edge_weight)
-        ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=batch.device)
-        ptr[1:] = torch.cumsum(op.sizes, 0)
-        position = torch.arange(num_nodes, device=batch.device) - ptr[batch]
-        f = self(edge_index, num_nodes, position=position).double()
+        f = self(edge_index, num_nodes, position=op.position).double()
         degree_, rounds = refinement_schedule(refine_steps)
         return op.subspace_iteration(f, degree_, rounds)
 

@@ -12,42 +12,12 @@ from torch_geometric.transforms import BaseTransform
 from torch_geometric.transforms.add_positional_encoding import add_node_attr
 from torch_geometric.utils import subgraph, to_undirected
 
-from .._validation import check_graph
+from .._validation import check_graph, component_labels, component_nodes
 from ..estimator import ConvergenceWarning, NeuralSpectralEmbedding
 from ..operators import build_operator
-from ..spectrum import fix_signs
+from ..spectrum import block_signs, fix_signs
 
 __all__ = ["AddNeuralEigenvectorPE"]
-
-
-def _component_labels(edge_index: Tensor, num_nodes: int) -> np.ndarray:
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    ei = edge_index.cpu().numpy()
-    mat = sp.coo_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
-    return connected_components(mat, directed=False)[1]
-
-
-def _components(edge_index: Tensor, num_nodes: int) -> List[Tensor]:
-    labels = _component_labels(edge_index, num_nodes)
-    order = np.argsort(labels, kind="stable")
-    splits = np.cumsum(np.bincount(labels))[:-1]
-    return [torch.from_numpy(part) for part in np.split(order, splits)]
-
-
-def _column_signs(u: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
-    """Per graph and column, the sign that makes the largest-magnitude entry positive (first such node on
-    ties), as ``[num_graphs, m]``; :func:`~pyg_spectral.spectrum.fix_signs` graph by graph."""
-    mag = u.abs()
-    top = torch.zeros(num_graphs, u.size(1), dtype=u.dtype).scatter_reduce(
-        0, batch.unsqueeze(1).expand_as(u), mag, reduce="amax", include_self=False)
-    index = torch.arange(u.size(0)).unsqueeze(1).expand_as(u)
-    candidate = torch.where(mag == top[batch], index, torch.full_like(index, u.size(0)))
-    first = torch.full((num_graphs, u.size(1)), u.size(0), dtype=torch.long).scatter_reduce(
-        0, batch.unsqueeze(1).expand_as(u), candidate, reduce="amin", include_self=True)
-    value = torch.gather(u, 0, first.clamp_max(u.size(0) - 1))
-    return torch.where(value < 0, -1.0, 1.0).to(u.dtype)
 
 
 class AddNeuralEigenvectorPE(BaseTransform):
@@ -190,7 +160,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
         dtype = self.estimator_kwargs.get("dtype", torch.float32)
         values: List[float] = []
         columns: List[Tuple[Tensor, Tensor]] = []
-        for nodes in _components(edge_index, n):
+        for nodes in map(torch.from_numpy, component_nodes(edge_index, n)):
             sub_ei, sub_w = subgraph(nodes, edge_index, edge_weight, relabel_nodes=True, num_nodes=n)
             vals, vecs = self._component(sub_ei, sub_w, nodes.numel())
             for j in range(vals.numel()):
@@ -232,7 +202,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
         eig = torch.zeros(num_graphs, k, dtype=torch.float64)
         if n == 0:
             return eig, pe[:, :k].to(dtype)
-        labels = torch.from_numpy(_component_labels(edge_index, n).astype(np.int64))
+        labels = torch.from_numpy(component_labels(edge_index, n)[1].astype(np.int64))
         sizes = torch.bincount(labels)
         comp_graph = torch.zeros(sizes.numel(), dtype=torch.long).scatter_(0, labels, graph.cpu())
         # Candidates (value, graph): the Ritz pairs of every component of >= 2 nodes, and the isolated
@@ -253,7 +223,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
             theta, u = self.model_.encode(sub_ei, sub_w, nodes.numel(), sub_batch, int(multi.sum()),
                                           self.refine_steps)
             theta, u = theta[:, :k], u[:, :k]
-            u = u * _column_signs(u, sub_batch, theta.size(0))[sub_batch]
+            u = u * block_signs(u, sub_batch, theta.size(0))[sub_batch]
             cand_val.append(theta.flatten())
             cand_graph.append(comp_graph[multi].repeat_interleave(theta.size(1)))
         single = torch.nonzero(~multi).flatten()
@@ -280,8 +250,9 @@ class AddNeuralEigenvectorPE(BaseTransform):
 
     def forward(self, data: Data) -> Data:
         r"""Add the PEs to ``data``. A :class:`~torch_geometric.data.Batch` gets each graph's own ``k``
-        eigenvectors (``[N, k]``) and its eigenvalues flattened to ``[num_graphs * k]``, exactly what
-        collating the graphs transformed one by one gives; in inductive mode the whole batch shares
+        eigenvectors (``[N, k]``) and its eigenvalues flattened to ``[num_graphs * k]``, laid out as
+        collating the graphs transformed one by one would give (same eigenpairs up to rounding; inside a
+        repeated eigenvalue any orthonormal basis is as valid); in inductive mode the whole batch shares
         every sparse matmul (much faster than one graph at a time)."""
         if data.edge_index is None:
             raise ValueError("AddNeuralEigenvectorPE needs data.edge_index.")

@@ -101,3 +101,11 @@ def test_bad_input(cora, bad, match):
         kwargs.update(probe="mlp", solver="lbfgs")
     with pytest.raises(ValueError, match=match):
         evaluate_embedding(emb, y, split, seeds=1, epochs=2, **kwargs)
+
+
+def test_probe_result_prints_without_a_weight_decay():
+    from pyg_spectral.evaluation.probe import ProbeResult
+
+    text = str(ProbeResult("linear", valid=[0.5], test=[0.25]))
+    assert "test 25.00" in text and "weight decay" not in text
+    assert "weight decay 0.01" in str(ProbeResult("linear", valid=[0.5], test=[0.25], weight_decay=0.01))
