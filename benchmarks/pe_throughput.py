@@ -73,7 +73,7 @@ def similarity(pe: torch.Tensor, g: Data) -> float:
 class RandomProbes(InductivePEModel):
     """Ablation: the inductive pipeline with the trained GNN replaced by seeded Gaussian probes."""
 
-    def forward(self, edge_index, num_nodes, generator=None, position=None, adjacency=None):
+    def forward(self, edge_index, num_nodes, generator=None, position=None):
         return self.features(edge_index, num_nodes, position=position)[:, 1:self.num_functions + 1]
 
 

@@ -255,9 +255,9 @@ class BlockDiagonalLaplacian:
             cutoff = torch.minimum(cutoff, 1.0 - a_min)
         a = (1.0 - cutoff)[self.batch]
         center, half = (a - 1.0) / 2.0, (a + 1.0) / 2.0
-        first = self._shifted(center, 1.0 / half)
-        step = self._shifted(center, 2.0 / half)
-        y0, y1 = x.to(self.dtype, copy=True), torch.sparse.mm(first, x.to(self.dtype))
+        step = self._shifted(center, 2.0 / half)  # 2 S, S = (A - center) / half
+        y0 = x.to(self.dtype, copy=True)
+        y1 = 0.5 * torch.sparse.mm(step, y0)
         for _ in range(2, int(degree) + 1):
             # y_{j+1} = 2 S y_j - y_{j-1}, written over y_{j-1}: no allocation, no copy.
             torch.addmm(y0, step, y1, beta=-1.0, out=y0)

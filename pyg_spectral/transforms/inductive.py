@@ -92,7 +92,7 @@ class InductivePEModel(nn.Module):
                                    num_layers=int(num_layers), out_channels=self.num_functions, **extra)
 
     def adjacency(self, edge_index: Tensor, num_nodes: int) -> Tensor:
-        """The sparse CSR matrix the GNN aggregates with (GCN: :math:`\tilde D^{-1/2}(A + I)\tilde D^{-1/2}`)."""
+        r"""The sparse CSR matrix the GNN aggregates with (GCN: :math:`\tilde D^{-1/2}(A + I)\tilde D^{-1/2}`)."""
         if self.config["gnn"] == "gcn":
             edge_index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
         else:
@@ -118,9 +118,9 @@ class InductivePEModel(nn.Module):
         return torch.cat([torch.log1p(deg).unsqueeze(-1), noise], dim=-1)
 
     def forward(self, edge_index: Tensor, num_nodes: int, generator: Optional[torch.Generator] = None,
-                position: Optional[Tensor] = None, adjacency: Optional[Tensor] = None) -> Tensor:
-        adj = self.adjacency(edge_index, num_nodes) if adjacency is None else adjacency
-        return self.gnn(self.features(edge_index, num_nodes, generator, position), adj)
+                position: Optional[Tensor] = None) -> Tensor:
+        return self.gnn(self.features(edge_index, num_nodes, generator, position),
+                        self.adjacency(edge_index, num_nodes))
 
     # ------------------------------------------------------------- training
     def fit(self, graphs: Iterable, steps: int = 2000, batch_graphs: int = 32, lr: float = 3e-3,
