@@ -125,22 +125,24 @@ def check_features(x: Tensor, num_nodes: int, device: torch.device, name: str = 
 
 
 def _is_symmetric(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int) -> bool:
-    """Whether the weighted adjacency matrix (multi-edges summed) equals its transpose.
+    """Whether the weighted adjacency matrix (multi-edges summed; weight 1 per edge when unweighted)
+    equals its transpose.
 
-    The meaning of :func:`torch_geometric.utils.is_undirected`, computed with one
-    sorted ``int64`` key per edge and direction instead of two coalesced copies of
-    the graph (0.56 GB of transients for 1e7 edges, measured, against about half
-    here). Multi-edge weights are summed in a canonical order, so the answer does
-    not depend on the order of the edges.
+    Unweighted: the multiset of ``(row, col)`` pairs must equal that of ``(col, row)``. It is compared
+    through the sum, modulo :math:`2^{64}`, of a 64-bit mix (splitmix64's finalizer) of each pair's key:
+    one O(E) pass with no sort (two sorts took ~70% of the inductive PE transform's validation); two
+    different multisets agree with probability about :math:`2^{-64}`.
+    Weighted: one sorted ``int64`` key per edge and direction, weights of parallel edges summed in a
+    canonical order, so the answer does not depend on the order of the edges (and not the two coalesced
+    copies of :func:`torch_geometric.utils.is_undirected`: 0.56 GB of transients for 1e7 edges, measured,
+    against about half here).
     """
     n = int(num_nodes)
     if n > 3_000_000_000:  # n * n would overflow int64
         return bool(is_undirected(edge_index, edge_weight, num_nodes=n))
     row, col = edge_index[0], edge_index[1]
     if edge_weight is None:
-        forward = torch.unique(row * n + col)
-        backward = torch.unique(col * n + row)
-        return bool(torch.equal(forward, backward))
+        return _multiset_hash(row * n + col) == _multiset_hash(col * n + row)
     sums = []
     for key in (row * n + col, col * n + row):
         key, order = torch.sort(key)
@@ -152,6 +154,21 @@ def _is_symmetric(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: 
         sums.append((key[nonzero], total[nonzero]))
     (kf, wf), (kb, wb) = sums
     return bool(torch.equal(kf, kb) and torch.equal(wf, wb))
+
+
+def _multiset_hash(keys: Tensor, chunk: int = 1 << 22) -> int:
+    """Order-independent hash of a multiset of non-negative ``int64`` keys: the sum modulo :math:`2^{64}`
+    of splitmix64's finalizer of each key (numpy's ``uint64`` arithmetic wraps, as the mix needs)."""
+    total = 0
+    flat = keys.detach().cpu().numpy().view(np.uint64)
+    for start in range(0, flat.size, chunk):
+        x = flat[start:start + chunk] ^ (flat[start:start + chunk] >> np.uint64(30))
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+        total = (total + int(x.sum(dtype=np.uint64))) % (1 << 64)
+    return total
 
 
 def _sort_within(keys: Tensor, values: Tensor) -> Tensor:

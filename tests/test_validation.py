@@ -226,10 +226,13 @@ def test_symmetry_check_on_multigraphs_and_weights():
             dense = torch.zeros(6, 6, dtype=torch.float64).index_put_(
                 (ei[0], ei[1]), torch.ones(ei.size(1), dtype=torch.float64) if weight is None else weight,
                 accumulate=True)
-            expected = torch.equal(dense, dense.T) if weight is not None else torch.equal(dense > 0, dense.T > 0)
-            assert _is_symmetric(ei, weight, 6) == expected
+            # unweighted: weight 1 per edge, so parallel edges count (the Laplacian sums them)
+            assert _is_symmetric(ei, weight, 6) == torch.equal(dense, dense.T)
     # On weighted multigraphs PyG's is_undirected depends on the order of parallel edges (it sorts by index
     # only): this symmetric multigraph is reported directed there, not here.
     ei = torch.tensor([[0, 0, 1, 1], [1, 1, 0, 0]])
     w = torch.tensor([1.0, 2.0, 2.0, 1.0])
     assert _is_symmetric(ei, w, 2)
+    # Unweighted multigraphs: two copies of 0->1 against one 1->0 is not symmetric once summed.
+    assert not _is_symmetric(torch.tensor([[0, 0, 1], [1, 1, 0]]), None, 2)
+    assert _is_symmetric(torch.tensor([[0, 1, 0, 1], [1, 0, 1, 0]]), None, 2)

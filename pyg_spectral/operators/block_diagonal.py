@@ -22,6 +22,10 @@ from .laplacian import NormalizedLaplacian
 
 __all__ = ["BlockDiagonalLaplacian"]
 
+#: Default bound on a Chebyshev filter's growth per dtype: how far apart the filtered directions may drift
+#: before rounding merges them (the growth within a filter round is what CholeskyQR2 must still resolve).
+MAX_GROWTH = {torch.float64: 1e10, torch.float32: 1e4}
+
 
 class BlockDiagonalLaplacian:
     r""":math:`L = I - D^{-1/2} A D^{-1/2}` of a disjoint union of connected
@@ -40,8 +44,10 @@ class BlockDiagonalLaplacian:
         batch: ``[N]`` graph index of each node (sorted).
         num_graphs: number of graphs :math:`B`.
         edge_weight: optional ``[E]`` non-negative weights.
-        dtype: dtype of the operator (float64 by default: the filter
-            amplifies some directions by up to ``1e10`` over others).
+        dtype: dtype of all the arithmetic, float64 (default) or float32
+            (about twice as fast on CPU; each filter round may then amplify
+            some directions by only ``1e4`` over others, against ``1e10``,
+            see :data:`MAX_GROWTH`, so it takes more, shorter rounds).
 
     Example:
         >>> from torch_geometric.data import Batch
@@ -52,9 +58,10 @@ class BlockDiagonalLaplacian:
     """
 
     def __init__(self, edge_index: Tensor, num_nodes: int, batch: Tensor, num_graphs: int,
-                 edge_weight: Optional[Tensor] = None, dtype: torch.dtype = torch.float64):
+                 edge_weight: Optional[Tensor] = None, dtype: torch.dtype = torch.float64,
+                 group_ratio: float = 1.5):
         op = NormalizedLaplacian.from_edge_index(edge_index, edge_weight, num_nodes, dtype=dtype, check=False)
-        self.laplacian = op.laplacian
+        self.laplacian, self.degree = op.laplacian, op.degree
         self.num_nodes, self.num_graphs, self.dtype = int(num_nodes), int(num_graphs), dtype
         self.batch = batch
         self.sizes = torch.bincount(batch, minlength=self.num_graphs)
@@ -62,6 +69,8 @@ class BlockDiagonalLaplacian:
         self.ptr[1:] = torch.cumsum(self.sizes, 0)
         #: index of each node inside its own graph
         self.position = torch.arange(self.num_nodes, device=batch.device) - self.ptr[batch]
+        if dtype not in MAX_GROWTH:
+            raise ValueError(f"BlockDiagonalLaplacian supports dtypes {sorted(map(str, MAX_GROWTH))}, got {dtype}.")
         if self.num_graphs and int(self.sizes.min()) < 2:
             raise ValueError("BlockDiagonalLaplacian needs graphs of at least two nodes "
                              "(an isolated node has no trivial eigenvector D^{1/2} 1).")
@@ -70,11 +79,62 @@ class BlockDiagonalLaplacian:
             raise ValueError("BlockDiagonalLaplacian needs connected graphs: found an isolated node.")
         norm = scatter(root * root, batch, dim=0, dim_size=self.num_graphs, reduce="sum").sqrt()
         self.trivial = root / norm[batch]  # [N, 1], unit norm per graph
-        crow = self.laplacian.crow_indices()
-        self._row = torch.repeat_interleave(torch.arange(self.num_nodes, device=crow.device), crow.diff())
-        self._diagonal = self._row == self.laplacian.col_indices()
-        self._group_cache: dict = {}
+        self._build_layout(float(group_ratio))
         self._small_cache: dict = {}
+
+    def _build_layout(self, ratio: float) -> None:
+        """The padded layout all per-graph work runs in: graphs sorted by size and grouped (sizes within a
+        factor ``ratio``), each group a contiguous ``[b * n_max]`` row range in which graph ``i`` owns rows
+        ``[i * n_max, i * n_max + n_g)``; the other rows are zero. A block ``[P, m]`` in this layout views
+        as ``[b, n_max, m]`` per group with no copy, and the Laplacian permuted into it (empty rows at the
+        padding) keeps every block's padding zero."""
+        dev, sizes = self.batch.device, self.sizes.cpu()
+        order = torch.argsort(sizes, descending=True, stable=True)
+        layout, base, start, offset = [], torch.zeros(self.num_graphs, dtype=torch.long), 0, 0
+        while start < order.numel():
+            end = start + 1
+            while end < order.numel() and ratio * sizes[order[end]] >= sizes[order[start]]:
+                end += 1
+            n_max, count = int(sizes[order[start]]), end - start
+            base[order[start:end]] = offset + n_max * torch.arange(count)
+            layout.append((order[start:end].to(dev), offset, count, n_max))
+            offset += count * n_max
+            start = end
+        #: groups of the padded layout: ``(graph ids, first row, number of graphs, rows per graph)``
+        self.layout = layout
+        self.padded_size = offset
+        #: row of each node in the padded layout
+        self.padded_row = base.to(dev)[self.batch] + self.position
+        self._gather = torch.full((offset,), self.num_nodes, dtype=torch.long, device=dev)
+        self._gather[self.padded_row] = torch.arange(self.num_nodes, device=dev)
+        #: graph owning each padded row (padding rows: the graph of their slot)
+        self.padded_graph = torch.zeros(offset, dtype=torch.long, device=dev)
+        for graphs, first, count, n_max in layout:
+            self.padded_graph[first:first + count * n_max] = graphs.repeat_interleave(n_max)
+        # Permute the CSR: graph g's nonzeros are one contiguous range, moved whole to its slot.
+        crow, col = self.laplacian.crow_indices(), self.laplacian.col_indices()
+        row_len = torch.zeros(offset, dtype=torch.long, device=dev)
+        row_len[self.padded_row] = crow.diff()
+        crow_p = torch.zeros(offset + 1, dtype=torch.long, device=dev)
+        crow_p[1:] = torch.cumsum(row_len, 0)
+        nnz_start = crow[self.ptr[:-1]]
+        nnz_len = crow[self.ptr[1:]] - nnz_start
+        slot_order = torch.cat([g for g, *_ in layout]) if layout else order.to(dev)
+        lengths = nnz_len[slot_order]
+        take = torch.repeat_interleave(nnz_start[slot_order] - (torch.cumsum(lengths, 0) - lengths), lengths)
+        take = take + torch.arange(take.numel(), device=dev)
+        values = self.laplacian.values()[take]
+        col_p = self.padded_row[col[take]]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            self._padded_laplacian = torch.sparse_csr_tensor(crow_p, col_p, values, (offset, offset),
+                                                             check_invariants=False)
+        # For rescaling the CSR per graph: each graph's nonzeros (contiguous, in slot order) and its diagonal.
+        self._slot_order, self._slot_nnz = slot_order, lengths
+        row = torch.repeat_interleave(torch.arange(offset, device=dev), row_len)
+        self._diagonal_index = torch.nonzero(row == col_p).flatten()
+        self._diagonal_graph = self.padded_graph[row[self._diagonal_index]]
+        self._trivial_padded = self.to_padded(self.trivial)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(num_graphs={self.num_graphs}, num_nodes={self.num_nodes})"
@@ -89,49 +149,40 @@ class BlockDiagonalLaplacian:
         coef = scatter(self.trivial * x, self.batch, dim=0, dim_size=self.num_graphs, reduce="sum")
         return x - self.trivial * coef[self.batch]
 
+    def to_padded(self, x: Tensor) -> Tensor:
+        """``[N, m]`` node rows to the ``[P, m]`` padded layout (zero padding rows)."""
+        return torch.cat([x, x.new_zeros(1, x.size(1))])[self._gather]
+
+    def from_padded(self, xp: Tensor) -> Tensor:
+        """``[P, m]`` padded rows back to ``[N, m]`` node rows."""
+        return xp[self.padded_row]
+
+    def _views(self, xp: Tensor):
+        """Each group's ``[b, n_max, m]`` view of a padded block (no copy)."""
+        m = xp.size(1)
+        return [xp[first:first + count * n_max].view(count, n_max, m) for _, first, count, n_max in self.layout]
+
+    def _deflate_padded(self, xp: Tensor) -> Tensor:
+        out = torch.empty_like(xp)
+        for x, t, o in zip(self._views(xp), self._views(self._trivial_padded), self._views(out)):
+            torch.baddbmm(x, t, torch.bmm(t.transpose(1, 2), x), alpha=-1.0, out=o)  # x - t (t^T x)
+        return out
+
     def _shifted(self, shift: Tensor, scale: Tensor) -> Tensor:
-        """CSR of :math:`\\mathrm{diag}(s)\\,((1 - c) I - L)` with per-node ``shift`` c and ``scale`` s."""
-        s = scale[self._row]
-        values = torch.where(self._diagonal, s * (1.0 - shift[self._row]), torch.zeros_like(s))
-        values = values - s * self.laplacian.values()
+        r"""Padded CSR of :math:`s_g\,((1 - c_g) I - L)` on each graph ``g``, ``shift`` c and ``scale`` s
+        given per graph (``[B]``)."""
+        values = torch.repeat_interleave(-scale[self._slot_order], self._slot_nnz) * self._padded_laplacian.values()
+        values[self._diagonal_index] += (scale * (1.0 - shift))[self._diagonal_graph]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-            return torch.sparse_csr_tensor(self.laplacian.crow_indices(), self.laplacian.col_indices(), values,
-                                           self.laplacian.shape, check_invariants=False)
+            return torch.sparse_csr_tensor(self._padded_laplacian.crow_indices(),
+                                           self._padded_laplacian.col_indices(), values,
+                                           self._padded_laplacian.shape, check_invariants=False)
 
     # ------------------------------------------------------------ Rayleigh–Ritz
-    def _groups(self, min_size: int):
-        """Graphs of more than ``min_size`` nodes, grouped by size (within a factor 1.5) so that padding
-        each group to ``[b, n_max, m]`` wastes little. Each group: ``(graph ids, node rows, flat positions
-        of those rows in the padded block, b, n_max)``."""
-        key = int(min_size)
-        if key not in self._group_cache:
-            sizes, ptr = self.sizes.cpu(), self.ptr.cpu()
-            order = torch.argsort(sizes, descending=True, stable=True)
-            order = order[sizes[order] > key]
-            groups, start, dev = [], 0, self.batch.device
-            while start < order.numel():
-                end = start + 1
-                while end < order.numel() and 1.5 * sizes[order[end]] >= sizes[order[start]]:
-                    end += 1
-                graphs = order[start:end]
-                n_max = int(sizes[graphs].max())
-                rows = torch.cat([torch.arange(int(ptr[g]), int(ptr[g + 1])) for g in graphs.tolist()])
-                pos = torch.cat([i * n_max + torch.arange(int(sizes[g])) for i, g in enumerate(graphs.tolist())])
-                groups.append((graphs.to(dev), rows.to(dev), pos.to(dev), end - start, n_max))
-                start = end
-            self._group_cache[key] = groups
-        return self._group_cache[key]
-
-    @staticmethod
-    def _pad(x: Tensor, rows: Tensor, pos: Tensor, count: int, n_max: int) -> Tensor:
-        out = x.new_zeros(count * n_max, x.size(1))
-        out[pos] = x[rows]
-        return out.view(count, n_max, x.size(1))
-
     def _small_graphs(self, max_size: int) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor]]:
         """Exact non-trivial eigenpairs of the graphs with at most ``max_size`` nodes, by dense ``eigh``:
-        ``(graph ids, eigenvalues [b, max_size], node rows, eigenvectors [rows, max_size])``."""
+        ``(graph ids, eigenvalues [b, max_size - 1], padded rows, eigenvectors [rows, max_size - 1])``."""
         key = int(max_size)
         if key not in self._small_cache:
             small = torch.nonzero(self.sizes <= key).flatten()
@@ -143,22 +194,23 @@ class BlockDiagonalLaplacian:
                 local = torch.searchsorted(small, self.batch[rows])
                 pos = self.position[rows]
                 dense = torch.zeros(small.numel(), key, key, dtype=self.dtype, device=rows.device)
-                lap = self.laplacian.to_sparse_coo().coalesce()
-                r, c = lap.indices()
+                crow = self.laplacian.crow_indices()
+                r = torch.repeat_interleave(torch.arange(self.num_nodes, device=crow.device), crow.diff())
+                c, v = self.laplacian.col_indices(), self.laplacian.values()
                 keep = node_small[r]
-                r, c, v = r[keep], c[keep], lap.values()[keep]
+                r, c, v = r[keep], c[keep], v[keep]
                 dense[torch.searchsorted(small, self.batch[r]), self.position[r], self.position[c]] = v
                 # Padding rows/columns get eigenvalue 3 (above every Laplacian eigenvalue) so that they sort last.
                 n_small = self.sizes[small]
                 pad = torch.arange(key, device=rows.device).unsqueeze(0) >= n_small.unsqueeze(1)
                 dense = dense + torch.diag_embed(3.0 * pad.to(self.dtype))
-                w, v = torch.linalg.eigh(dense)
+                w, vec = torch.linalg.eigh(dense)
                 # Drop the trivial eigenvector (eigenvalue 0, first column).
-                w, v = w[:, 1:], v[:, :, 1:]
+                w, vec = w[:, 1:], vec[:, :, 1:]
                 w = w.masked_fill(w > 2.5, math.inf)
-                vecs = v[local, pos]  # [rows, key - 1]
+                vecs = vec[local, pos]  # [rows, key - 1]
                 vecs = vecs.masked_fill(~torch.isfinite(w[local]), 0.0)
-                self._small_cache[key] = (small, w, rows, vecs)
+                self._small_cache[key] = (small, w, self.padded_row[rows], vecs)
         return self._small_cache[key]
 
     def rayleigh_ritz(self, x: Tensor) -> Tuple[Tensor, Tensor]:
@@ -179,44 +231,64 @@ class BlockDiagonalLaplacian:
             past the :math:`n_g - 1` pairs of a small graph); Ritz vectors
             ``[N, m]`` (orthonormal per graph; zero columns where ``inf``).
         """
-        x = self.deflate(x.to(self.dtype))
-        m = x.size(1)
-        theta = torch.full((self.num_graphs, m), math.inf, dtype=self.dtype, device=x.device)
-        u = torch.zeros_like(x)
+        xp = self._deflate_padded(self.to_padded(x.to(self.dtype)))
+        theta, up = self._rayleigh_ritz_padded(xp)
+        return theta, self.from_padded(up)
+
+    def _rayleigh_ritz_padded(self, xp: Tensor) -> Tuple[Tensor, Tensor]:
+        """:meth:`rayleigh_ritz` of a deflated block in the padded layout."""
+        m = xp.size(1)
+        theta = torch.full((self.num_graphs, m), math.inf, dtype=self.dtype, device=xp.device)
+        tiny = torch.finfo(self.dtype).tiny
+        # Groups of graphs small enough to be solved exactly are skipped; a small graph inside a larger
+        # group goes through the Gram path (its Cholesky is shifted) and is then overwritten below.
+        work = [i for i, (*_, n_max) in enumerate(self.layout) if n_max > m + 1]
+        basis = self._empty_like(xp, work)
+        views, first = self._views(xp), self._views(basis)
+        second = {}
+        for i in work:
+            x = views[i]
+            gram = torch.bmm(x.transpose(1, 2), x)
+            # Unit columns first (folded into the factor: no pass over x), then CholeskyQR twice; the
+            # second factor is kept small and applied at the end, with the Ritz rotation.
+            scale = gram.diagonal(dim1=1, dim2=2).clamp_min(tiny).rsqrt()
+            gram = gram * scale.unsqueeze(2) * scale.unsqueeze(1)
+            torch.bmm(x, scale.unsqueeze(2) * self._inverse_cholesky(gram), out=first[i])
+            second[i] = self._inverse_cholesky(torch.bmm(first[i].transpose(1, 2), first[i]))
+        up = self._empty_like(xp, work)
+        if work:
+            lviews = self._views(torch.sparse.mm(self._padded_laplacian, basis))  # L on every basis at once
+            h = torch.cat([second[i].transpose(1, 2) @ torch.bmm(first[i].transpose(1, 2), lviews[i]) @ second[i]
+                           for i in work])
+            th, y = torch.linalg.eigh(0.5 * (h + h.transpose(1, 2)))
+            out, start = self._views(up), 0
+            for i in work:
+                graphs, _, count, _ = self.layout[i]
+                theta[graphs] = th[start:start + count]
+                torch.bmm(first[i], second[i] @ y[start:start + count], out=out[i])
+                start += count
         small = self._small_graphs(m + 1)
         if small is not None:
             graphs, w, rows, vecs = small
             theta[graphs] = w[:, :m]
-            u[rows] = vecs[:, :m]
-        groups = self._groups(m + 1)
-        if not groups:
-            return theta, u
-        bases = []
-        for graphs, rows, pos, count, n_max in groups:
-            xd = self._pad(x, rows, pos, count, n_max)
-            xd = xd / xd.norm(dim=1, keepdim=True).clamp_min(torch.finfo(self.dtype).tiny)
-            q = xd @ self._inverse_cholesky(xd.transpose(1, 2) @ xd)
-            q = q @ self._inverse_cholesky(q.transpose(1, 2) @ q)
-            u[rows] = q.view(-1, m)[pos]
-            bases.append(q)
-        lu = self.matmul(u)  # L on every orthonormal basis at once (small graphs' rows: unused)
-        h = torch.cat([q.transpose(1, 2) @ self._pad(lu, rows, pos, count, n_max)
-                       for q, (_, rows, pos, count, n_max) in zip(bases, groups)])
-        th, y = torch.linalg.eigh(0.5 * (h + h.transpose(1, 2)))
-        start = 0
-        for q, (graphs, rows, pos, count, _) in zip(bases, groups):
-            theta[graphs] = th[start:start + count]
-            u[rows] = (q @ y[start:start + count]).view(-1, m)[pos]
-            start += count
-        return theta, u
+            up[rows] = vecs[:, :m]
+        return theta, up
+
+    def _empty_like(self, xp: Tensor, written) -> Tensor:
+        """An uninitialized padded block, zero outside the groups in ``written`` (which the caller fills)."""
+        out = torch.empty_like(xp)
+        for i, (_, first, count, n_max) in enumerate(self.layout):
+            if i not in written:
+                out[first:first + count * n_max].zero_()
+        return out
 
     def _inverse_cholesky(self, gram: Tensor) -> Tensor:
         r""":math:`R^{-1}` with :math:`R^\top R` = ``gram`` (``[b, m, m]``); blocks whose factorization breaks
-        down (rank-deficient columns) are shifted by ``1e-12 * trace``, then more until it succeeds."""
+        down (rank-deficient columns) are shifted by ``5000 eps * trace``, then more until it succeeds."""
         gram = 0.5 * (gram + gram.transpose(1, 2))
         eye = torch.eye(gram.size(-1), dtype=gram.dtype, device=gram.device)
         factor, info = torch.linalg.cholesky_ex(gram, upper=True)
-        shift = 1e-12
+        shift = 5e3 * torch.finfo(gram.dtype).eps
         while bool((info > 0).any()):
             bad = info > 0
             trace = gram[bad].diagonal(dim1=1, dim2=2).sum(-1).clamp_min(torch.finfo(gram.dtype).tiny)
@@ -227,7 +299,7 @@ class BlockDiagonalLaplacian:
 
     # ---------------------------------------------------------------- filtering
     def chebyshev_filter(self, x: Tensor, cutoff: Tensor, degree: int, low: Optional[Tensor] = None,
-                         max_growth: float = 1e10) -> Tensor:
+                         max_growth: Optional[float] = None) -> Tensor:
         r"""Apply :math:`p_g(L)` to each graph's block of ``x``, where :math:`p_g` is the degree-``degree``
         Chebyshev polynomial that stays in :math:`[-1, 1]` on :math:`[c_g, 2]` (damped) and grows
         fastest below the cutoff :math:`c_g` (``cutoff``, ``[B]``).
@@ -240,11 +312,18 @@ class BlockDiagonalLaplacian:
 
         ``low`` (``[B]``, e.g. the smallest Ritz value) bounds the growth: the
         cutoff is lowered where needed so that :math:`p_g(\mathrm{low}_g) \le`
-        ``max_growth``; beyond that, float64 would lose the directions near
-        the cutoff against those near ``low``.
+        ``max_growth`` (default :data:`MAX_GROWTH` of the dtype); beyond that,
+        rounding would lose the directions near the cutoff against those
+        near ``low``.
         """
         if degree < 1:
             return x
+        return self.from_padded(self._chebyshev_padded(self.to_padded(x.to(self.dtype)), cutoff, degree, low,
+                                                       max_growth))
+
+    def _chebyshev_padded(self, xp: Tensor, cutoff: Tensor, degree: int, low: Optional[Tensor],
+                          max_growth: Optional[float]) -> Tensor:
+        max_growth = MAX_GROWTH[self.dtype] if max_growth is None else float(max_growth)
         cutoff = cutoff.to(self.dtype).clamp(1e-4, 1.999)
         if low is not None:
             # Largest y with T_d(y) <= max_growth, then the cutoff that maps 1 - low to y.
@@ -253,10 +332,10 @@ class BlockDiagonalLaplacian:
             # y(top) = (2 top - a + 1) / (a + 1) <= y_max  <=>  a >= (2 top + 1 - y_max) / (1 + y_max)
             a_min = (2.0 * top + 1.0 - y_max) / (1.0 + y_max)
             cutoff = torch.minimum(cutoff, 1.0 - a_min)
-        a = (1.0 - cutoff)[self.batch]
+        a = 1.0 - cutoff
         center, half = (a - 1.0) / 2.0, (a + 1.0) / 2.0
         step = self._shifted(center, 2.0 / half)  # 2 S, S = (A - center) / half
-        y0 = x.to(self.dtype, copy=True)
+        y0 = xp.clone()
         y1 = 0.5 * torch.sparse.mm(step, y0)
         for _ in range(2, int(degree) + 1):
             # y_{j+1} = 2 S y_j - y_{j-1}, written over y_{j-1}: no allocation, no copy.
@@ -264,18 +343,20 @@ class BlockDiagonalLaplacian:
             y0, y1 = y1, y0
         return y1
 
-    def subspace_iteration(self, x: Tensor, degree: int, rounds: int) -> Tuple[Tensor, Tensor]:
+    def subspace_iteration(self, x: Tensor, degree: int, rounds: int,
+                           max_growth: Optional[float] = None) -> Tuple[Tensor, Tensor]:
         r"""Chebyshev-filtered subspace iteration (Zhou & Saad, 2007) from the start block ``x``:
         Rayleigh–Ritz, then ``rounds`` times (filter of degree ``degree`` damping
-        everything above the largest Ritz value; Rayleigh–Ritz).
+        everything above the largest Ritz value, growth bounded by ``max_growth``
+        as in :meth:`chebyshev_filter`; Rayleigh–Ritz).
 
         Returns ``(theta, u)`` as :meth:`rayleigh_ritz`.
         """
-        theta, u = self.rayleigh_ritz(x)
+        up = self._deflate_padded(self.to_padded(x.to(self.dtype)))
+        theta, up = self._rayleigh_ritz_padded(up)
         for _ in range(int(rounds)):
-            finite = torch.isfinite(theta)
-            top = theta.masked_fill(~finite, -math.inf).amax(1)
-            low = theta[:, 0]
-            u = self.chebyshev_filter(u, top, degree, low=low)
-            theta, u = self.rayleigh_ritz(u)
-        return theta, u
+            top = theta.masked_fill(~torch.isfinite(theta), -math.inf).amax(1)
+            up = self._chebyshev_padded(up, top, degree, theta[:, 0], max_growth)
+            # The filter keeps each block in its graph's non-trivial subspace only up to rounding.
+            theta, up = self._rayleigh_ritz_padded(self._deflate_padded(up))
+        return theta, self.from_padded(up)

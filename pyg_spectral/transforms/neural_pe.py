@@ -89,16 +89,18 @@ class AddNeuralEigenvectorPE(BaseTransform):
         self.estimator_kwargs = estimator_kwargs
         self.model_ = None  # set by fit() or load(): inductive mode
         self.refine_steps = 0
+        self.refine_dtype = torch.float32
 
     # -------------------------------------------------------------- inductive
     @classmethod
     def fit(cls, graphs, k: int, attr_name: Optional[str] = "laplacian_eigenvector_pe", refine_steps: int = 32,
-            steps: int = 2000, batch_graphs: int = 32, lr: float = 3e-3, progress: bool = True, seed: int = 0,
+            refine_dtype: torch.dtype = torch.float32, steps: int = 2000, batch_graphs: int = 32, lr: float = 3e-3, progress: bool = True, seed: int = 0,
             **model_kwargs: Any) -> "AddNeuralEigenvectorPE":
         r"""Train one GNN across ``graphs`` (inductive mode); the returned transform
         encodes unseen graphs with a forward pass, Rayleigh–Ritz and
         ``refine_steps`` sparse matmuls of Chebyshev-filtered subspace
-        iteration (0: the forward pass alone; see
+        iteration in ``refine_dtype`` (0: the forward pass alone; float64 to
+        converge past float32's ~1e-6; see
         :class:`~pyg_spectral.transforms.inductive.InductivePEModel`). Apply it
         to a whole :class:`~torch_geometric.data.Batch` to encode many graphs
         at once (``benchmarks/results/pe_throughput.md``: ~0.97 mean subspace
@@ -114,13 +116,17 @@ class AddNeuralEigenvectorPE(BaseTransform):
 
         model = InductivePEModel(k, seed=seed, **model_kwargs)
         model.fit(graphs, steps=steps, batch_graphs=batch_graphs, lr=lr, progress=progress, seed=seed)
-        return cls._inductive(model, attr_name, refine_steps)
+        return cls._inductive(model, attr_name, refine_steps, refine_dtype)
 
     @classmethod
-    def _inductive(cls, model, attr_name, refine_steps) -> "AddNeuralEigenvectorPE":
+    def _inductive(cls, model, attr_name, refine_steps, refine_dtype=torch.float32) -> "AddNeuralEigenvectorPE":
+        from .inductive import refinement_schedule
+
+        refinement_schedule(refine_steps, refine_dtype)  # validates both now, not at the first graph
         transform = cls(model.config["k"], attr_name=attr_name)
         transform.model_ = model
         transform.refine_steps = int(refine_steps)
+        transform.refine_dtype = refine_dtype
         return transform
 
     def save(self, path) -> None:
@@ -131,11 +137,11 @@ class AddNeuralEigenvectorPE(BaseTransform):
 
     @classmethod
     def load(cls, path, attr_name: Optional[str] = "laplacian_eigenvector_pe",
-             refine_steps: int = 32) -> "AddNeuralEigenvectorPE":
+             refine_steps: int = 32, refine_dtype: torch.dtype = torch.float32) -> "AddNeuralEigenvectorPE":
         """Load a model written by :meth:`save`; checks the format version and parameter shapes."""
         from .inductive import InductivePEModel
 
-        return cls._inductive(InductivePEModel.load(path), attr_name, refine_steps)
+        return cls._inductive(InductivePEModel.load(path), attr_name, refine_steps, refine_dtype)
 
     # ---------------------------------------------------------- transductive
     def _graph(self, data: Data) -> Tuple[Tensor, Optional[Tensor], int]:
@@ -198,10 +204,10 @@ class AddNeuralEigenvectorPE(BaseTransform):
         ``(eigenvalues [num_graphs, k], pe [n, k])``, each graph's columns its own k smallest."""
         edge_index, edge_weight, n = self._graph(data)
         k, dtype = self.k, self.estimator_kwargs.get("dtype", torch.float32)
-        pe = torch.zeros(n, k + 1, dtype=torch.float64)  # last column collects the unused pairs
+        pe = torch.zeros(n, k + 1, dtype=dtype)  # last column collects the unused pairs
         eig = torch.zeros(num_graphs, k, dtype=torch.float64)
         if n == 0:
-            return eig, pe[:, :k].to(dtype)
+            return eig, pe[:, :k]
         labels = torch.from_numpy(component_labels(edge_index, n)[1].astype(np.int64))
         sizes = torch.bincount(labels)
         comp_graph = torch.zeros(sizes.numel(), dtype=torch.long).scatter_(0, labels, graph.cpu())
@@ -211,18 +217,22 @@ class AddNeuralEigenvectorPE(BaseTransform):
         cand_val, cand_graph = [], []
         node_perm = torch.argsort(labels, stable=True)
         if bool(multi.any()):
-            comp_id = torch.full_like(sizes, -1)
-            comp_id[multi] = torch.arange(int(multi.sum()))
-            nodes = node_perm[multi[labels[node_perm]]]  # grouped by component
-            new_id = torch.empty(n, dtype=torch.long)
-            new_id[nodes] = torch.arange(nodes.numel())
-            keep = multi[labels[edge_index[0]]]
-            sub_ei = new_id[edge_index[:, keep]]
-            sub_w = edge_weight[keep] if edge_weight is not None else None
-            sub_batch = comp_id[labels[nodes]]
+            if bool(multi.all()) and sizes.numel() == num_graphs and torch.equal(labels, graph.cpu()):
+                # Each graph is one connected component (the usual batch): nothing to relabel.
+                nodes, sub_ei, sub_w, sub_batch = torch.arange(n), edge_index, edge_weight, labels
+            else:
+                comp_id = torch.full_like(sizes, -1)
+                comp_id[multi] = torch.arange(int(multi.sum()))
+                nodes = node_perm[multi[labels[node_perm]]]  # grouped by component
+                new_id = torch.empty(n, dtype=torch.long)
+                new_id[nodes] = torch.arange(nodes.numel())
+                keep = multi[labels[edge_index[0]]]
+                sub_ei = new_id[edge_index[:, keep]]
+                sub_w = edge_weight[keep] if edge_weight is not None else None
+                sub_batch = comp_id[labels[nodes]]
             theta, u = self.model_.encode(sub_ei, sub_w, nodes.numel(), sub_batch, int(multi.sum()),
-                                          self.refine_steps)
-            theta, u = theta[:, :k], u[:, :k]
+                                          self.refine_steps, self.refine_dtype)
+            theta, u = theta[:, :k].double(), u[:, :k]
             u = u * block_signs(u, sub_batch, theta.size(0))[sub_batch]
             cand_val.append(theta.flatten())
             cand_graph.append(comp_graph[multi].repeat_interleave(theta.size(1)))
@@ -242,11 +252,11 @@ class AddNeuralEigenvectorPE(BaseTransform):
         if bool(multi.any()):
             count = theta.numel()
             col = column[:count].view(theta.shape)[sub_batch]  # [nodes, k]: output column of each Ritz vector
-            pe[nodes.unsqueeze(1).expand_as(col), col] = u
+            pe[nodes.unsqueeze(1).expand_as(col), col] = u.to(dtype)
         single_col = column[values.numel() - single.numel():]
         single_nodes = node_perm[(~multi)[labels[node_perm]]]  # isolated nodes, in component order
         pe[single_nodes, single_col] = 1.0
-        return eig, pe[:, :k].to(dtype)
+        return eig, pe[:, :k]
 
     def forward(self, data: Data) -> Data:
         r"""Add the PEs to ``data``. A :class:`~torch_geometric.data.Batch` gets each graph's own ``k``
@@ -273,5 +283,6 @@ class AddNeuralEigenvectorPE(BaseTransform):
 
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.estimator_kwargs.items() if k != "progress")
-        mode = f", inductive, refine_steps={self.refine_steps}" if self.model_ is not None else ""
+        mode = (f", inductive, refine_steps={self.refine_steps}, refine_dtype={self.refine_dtype}"
+                if self.model_ is not None else "")
         return f"{self.__class__.__name__}(k={self.k}, attr_name={self.attr_name!r}{extra}{mode})"

@@ -1,6 +1,8 @@
 """Inductive PE mode: training across graphs, refinement, save/load."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -15,6 +17,22 @@ def trained():
     graphs = [grid_graph(r, c) for r in range(4, 9) for c in range(4, 9)] + [path_graph(n) for n in range(10, 30)]
     return AddNeuralEigenvectorPE.fit(graphs, k=4, steps=150, batch_graphs=8, progress=False,
                                       gnn="gcn", num_layers=4, hidden_channels=32)
+
+
+@contextmanager
+def refinement(transform, steps, dtype=None):
+    """Temporarily set the transform's refinement budget (and dtype)."""
+    saved = transform.refine_steps, transform.refine_dtype
+    transform.refine_steps = steps
+    transform.refine_dtype = saved[1] if dtype is None else dtype
+    try:
+        yield transform
+    finally:
+        transform.refine_steps, transform.refine_dtype = saved
+
+
+#: eigenvalue accuracy a converged refinement reaches in each dtype
+EIGENVALUE_ATOL = {torch.float64: 1e-8, torch.float32: 2e-6}
 
 
 def test_training_decreases_the_loss(trained):
@@ -34,11 +52,8 @@ def test_unseen_graph_gets_deterministic_finite_pe(trained):
 def test_refinement_reaches_exact_eigenvectors(trained):
     # Subspace iteration from the network's functions, then Rayleigh-Ritz.
     g = cycle_graph(31)
-    trained.refine_steps = 400
-    try:
+    with refinement(trained, 400):
         out = trained(g.clone())
-    finally:
-        trained.refine_steps = 32
     vals, vecs = exact_eigenpairs(g, 6)
     # cycle eigenvalues come in pairs: compare the span of modes 1..4 (two full pairs)
     assert subspace_distance(out.laplacian_eigenvector_pe, vecs[:, 1:5]) <= 1e-3
@@ -90,14 +105,11 @@ def test_batch_gives_each_graph_its_own_pe(trained):
     from torch_geometric.loader import DataLoader
 
     graphs = _mixed_graphs()
-    trained.refine_steps = 16
-    try:
+    with refinement(trained, 16):
         out = trained(Batch.from_data_list([g.clone() for g in graphs]))
         singles = [trained(g.clone()) for g in graphs]
         loaded = next(iter(DataLoader([g.clone() for g in graphs], batch_size=len(graphs))))
         via_loader = trained(loaded)
-    finally:
-        trained.refine_steps = 32
     assert out.laplacian_eigenvector_pe.shape == (sum(g.num_nodes for g in graphs), 4)
     assert out.laplacian_eigenvector_pe_eigenvalues.shape == (len(graphs) * 4,)
     for i, single in enumerate(singles):
@@ -136,24 +148,22 @@ def test_disconnected_tiny_and_isolated_follow_the_documented_rules(trained):
     assert torch.all(tiny.laplacian_eigenvector_pe[:, :2].norm(dim=0) > 0.99)
 
 
-def test_batched_refinement_reaches_exact_eigenvectors(trained):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_batched_refinement_reaches_exact_eigenvectors(trained, dtype):
     from torch_geometric.data import Batch
 
     from pyg_spectral.metrics import gap_cutoff
 
     graphs = [grid_graph(7, 9), cycle_graph(30), path_graph(40), grid_graph(5, 5)]
-    trained.refine_steps = 320
-    try:
+    with refinement(trained, 320, dtype):
         out = trained(Batch.from_data_list([g.clone() for g in graphs]))
-    finally:
-        trained.refine_steps = 32
     for i, g in enumerate(graphs):
         vals, vecs = exact_eigenpairs(g, 6, dense_below=100)
         kk = gap_cutoff(vals[1:], 4, 1e-6)
         block = out.laplacian_eigenvector_pe[out.ptr[i]:out.ptr[i + 1]]
         assert subspace_distance(block[:, :kk], vecs[:, 1:kk + 1]) <= 1e-6
         got = out.laplacian_eigenvector_pe_eigenvalues[4 * i:4 * i + kk].double()
-        assert torch.allclose(got, torch.as_tensor(vals[1:kk + 1], dtype=torch.float64), atol=1e-8)
+        assert torch.allclose(got, torch.as_tensor(vals[1:kk + 1], dtype=torch.float64), atol=EIGENVALUE_ATOL[dtype])
 
 
 def test_refinement_schedule():
@@ -163,8 +173,13 @@ def test_refinement_schedule():
     assert refinement_schedule(16) == (16, 1)
     assert refinement_schedule(32) == (16, 2)
     assert refinement_schedule(40) == (13, 3)
+    # float32 resolves less growth per round: shorter rounds
+    assert refinement_schedule(18, torch.float32) == (6, 3)
+    assert refinement_schedule(20, torch.float32) == (5, 4)
     with pytest.raises(ValueError):
         refinement_schedule(-1)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        refinement_schedule(8, torch.float16)
 
 
 def test_default_refinement_beats_the_forward_pass(trained):
@@ -175,17 +190,15 @@ def test_default_refinement_beats_the_forward_pass(trained):
 
     kk = gap_cutoff(vals[1:], 4, 1e-6)
     refined = trained(g.clone()).laplacian_eigenvector_pe
-    trained.refine_steps = 0
-    try:
+    with refinement(trained, 0):
         bare = trained(g.clone()).laplacian_eigenvector_pe
-    finally:
-        trained.refine_steps = 32
     d_refined = subspace_distance(refined[:, :kk], vecs[:, 1:kk + 1])
     d_bare = subspace_distance(bare[:, :kk], vecs[:, 1:kk + 1])
     assert d_refined < 0.5 * d_bare and d_refined < 0.05
 
 
-def test_weighted_and_disconnected_batch_matches_exact(trained):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_weighted_and_disconnected_batch_matches_exact(trained, dtype):
     # Edge weights reach the operator through the component relabelling; a second component of the
     # first graph must not leak into its neighbour graph.
     from torch_geometric.data import Batch, Data
@@ -200,17 +213,14 @@ def test_weighted_and_disconnected_batch_matches_exact(trained):
     two = Data(edge_index=torch.cat([ei, cycle_graph(12).edge_index + 42], 1),
                edge_weight=torch.cat([w, torch.ones(24)]), num_nodes=54)
     other = Data(edge_index=path_graph(20).edge_index, edge_weight=torch.ones(38), num_nodes=20)
-    trained.refine_steps = 320
-    try:
+    with refinement(trained, 320, dtype):
         out = trained(Batch.from_data_list([two, other]))
-    finally:
-        trained.refine_steps = 32
     # exact: eigenpairs of each component, k smallest overall for the first graph
     v1, u1 = exact_eigenpairs(Data(edge_index=ei, edge_weight=w, num_nodes=42), 41, dense_below=100)
     v2, u2 = exact_eigenpairs(cycle_graph(12), 11, dense_below=100)
     vals = sorted(list(v1[1:]) + list(v2[1:]))[:4]
     assert torch.allclose(out.laplacian_eigenvector_pe_eigenvalues[:4].double(),
-                          torch.tensor(vals, dtype=torch.float64), atol=1e-8)
+                          torch.tensor(vals, dtype=torch.float64), atol=EIGENVALUE_ATOL[dtype])
     vp, up = exact_eigenpairs(path_graph(20), 6, dense_below=100)
     kk = gap_cutoff(vp[1:], 4, 1e-6)
     block = out.laplacian_eigenvector_pe[out.ptr[1]:out.ptr[2]]
@@ -220,3 +230,28 @@ def test_weighted_and_disconnected_batch_matches_exact(trained):
 def _reverse_index(edge_index):
     pos = {(int(a), int(b)): i for i, (a, b) in enumerate(edge_index.t().tolist())}
     return torch.tensor([pos[(int(b), int(a))] for a, b in edge_index.t().tolist()])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gcn_adjacency_read_off_the_laplacian_equals_gcn_norm(weighted):
+    # The GNN's matrix is derived from the Laplacian's entries; it must be PyG's own GCN normalization.
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.utils import to_torch_coo_tensor
+
+    from pyg_spectral.operators import build_operator
+    from pyg_spectral.transforms.inductive import InductivePEModel
+
+    g = grid_graph(5, 6)
+    ei = g.edge_index
+    w = None
+    if weighted:
+        w = torch.rand(ei.size(1), generator=torch.Generator().manual_seed(1)) + 0.5
+        w = (w + w[_reverse_index(ei)]) / 2
+    op = build_operator("laplacian", ei, w, 30, dtype=torch.float64)
+    model = InductivePEModel(k=3)
+    got = model.adjacency(ei, 30, op.laplacian, op.degree).to_dense()
+    ref_ei, ref_w = gcn_norm(ei, w, 30, add_self_loops=True)
+    ref = to_torch_coo_tensor(ref_ei.flip(0), ref_w, size=30).to_dense()
+    assert torch.allclose(got, ref, atol=1e-6)
+    if not weighted:
+        assert torch.allclose(model.adjacency(ei, 30).to_dense(), ref, atol=1e-6)
