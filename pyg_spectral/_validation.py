@@ -198,8 +198,16 @@ def component_labels(edge_index: Tensor, num_nodes: int) -> Tuple[int, np.ndarra
     from scipy.sparse.csgraph import connected_components
 
     ei = edge_index.detach().cpu().numpy()
-    # int8 entries: the matrix is only a pattern (float64 ones would triple the transient memory)
-    mat = sp.coo_matrix((np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
+    row = ei[0]
+    if row.size and row.size < 2**31 and bool(np.all(row[1:] >= row[:-1])):
+        # Rows already sorted (PyG graphs and batches usually are): the CSR needs no sort, and float64
+        # entries are what connected_components converts any matrix to.
+        indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=num_nodes), out=indptr[1:])
+        mat = sp.csr_matrix((np.ones(row.size), ei[1], indptr), shape=(num_nodes, num_nodes))
+    else:
+        # int8 entries: the matrix is only a pattern (float64 ones would triple the COO -> CSR transients)
+        mat = sp.coo_matrix((np.ones(ei.shape[1], dtype=np.int8), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
     num, labels = connected_components(mat, directed=True, connection="weak")
     return int(num), labels
 

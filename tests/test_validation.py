@@ -236,3 +236,19 @@ def test_symmetry_check_on_multigraphs_and_weights():
     # Unweighted multigraphs: two copies of 0->1 against one 1->0 is not symmetric once summed.
     assert not _is_symmetric(torch.tensor([[0, 0, 1], [1, 1, 0]]), None, 2)
     assert _is_symmetric(torch.tensor([[0, 1, 0, 1], [1, 0, 1, 0]]), None, 2)
+
+
+def test_component_labels_same_for_sorted_and_shuffled_edges():
+    # Sorted rows take a sort-free CSR path; any order must give the same labels.
+    from pyg_spectral._validation import component_labels
+
+    ei = torch.cat([cycle_graph(7).edge_index, path_graph(5).edge_index + 7, torch.tensor([[13], [14]])], 1)
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    order = torch.argsort(ei[0] * 100 + ei[1])
+    sorted_ei = ei[:, order]
+    shuffled = ei[:, torch.randperm(ei.size(1), generator=torch.Generator().manual_seed(0))]
+    num_a, labels_a = component_labels(sorted_ei, 16)  # node 12 is isolated; 13-14 an edge; 15 isolated
+    num_b, labels_b = component_labels(shuffled, 16)
+    assert num_a == num_b == 5
+    assert (labels_a == labels_b).all()
+    assert len(set(labels_a[:7])) == 1 and len(set(labels_a[7:12])) == 1 and labels_a[13] == labels_a[14]

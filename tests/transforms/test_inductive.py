@@ -255,3 +255,15 @@ def test_gcn_adjacency_read_off_the_laplacian_equals_gcn_norm(weighted):
     assert torch.allclose(got, ref, atol=1e-6)
     if not weighted:
         assert torch.allclose(model.adjacency(ei, 30).to_dense(), ref, atol=1e-6)
+
+
+def test_fused_gcn_inference_equals_pyg_forward(trained):
+    # Inference runs the GCN layers by hand (one sparse addmm each); it must be PyG's forward.
+    g = grid_graph(7, 8)
+    model = trained.model_
+    with torch.no_grad():
+        fused = model(g.edge_index, g.num_nodes)
+    with torch.enable_grad():
+        reference = model(g.edge_index, g.num_nodes)
+    assert model._plain_gcn()
+    assert torch.allclose(fused, reference.detach(), atol=1e-5)
