@@ -24,6 +24,23 @@ def _to_csr(index: Tensor, value: Tensor, num_nodes: int) -> Tensor:
         return coo.coalesce().to_sparse_csr()
 
 
+def _csr_with_diagonal(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
+    """CSR of the strictly sorted, loop-free entries ``(row, col, value)`` plus a diagonal of ones."""
+    total = row.numel() + n
+    position = torch.arange(row.numel(), device=row.device) + row + (col > row).long()
+    diagonal = torch.ones(total, dtype=torch.bool, device=row.device)
+    diagonal[position] = False
+    cols = torch.empty(total, dtype=col.dtype, device=col.device)
+    values = torch.ones(total, dtype=value.dtype, device=value.device)
+    cols[position], values[position] = col, value
+    cols[diagonal] = torch.arange(n, device=col.device, dtype=col.dtype)
+    crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=n) + 1, 0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, cols, values, (n, n), check_invariants=False)
+
+
 def _laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, normalization: str
                    ) -> Tuple[Tensor, Tensor]:
     r"""``(L, degree)``: the normalized Laplacian in CSR layout, built in place of
@@ -55,9 +72,15 @@ def _laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, norm
         off = inv[row] * edge_weight
     else:
         raise ValueError(f"Unknown normalization {normalization!r}.")
+    edge_key = row * n + col
+    if edge_key.numel() and bool((edge_key[1:] > edge_key[:-1]).all()):
+        # Already sorted, no parallel edges (PyG graphs and batches usually are): slot the diagonal in
+        # without sorting. Entry i lands after the row_i diagonals of earlier rows, and after its own
+        # row's diagonal when col_i > row_i.
+        return _csr_with_diagonal(row, col, off.neg_(), n), degree
     nodes = torch.arange(n, device=row.device)
-    key = torch.cat([row * n + col, nodes * (n + 1)])  # row-major position of every entry
-    del row, col, nodes
+    key = torch.cat([edge_key, nodes * (n + 1)])  # row-major position of every entry
+    del row, col, nodes, edge_key
     value = torch.cat([off.neg_(), torch.ones(n, dtype=off.dtype, device=off.device)])
     del off
     key, order = torch.sort(key)

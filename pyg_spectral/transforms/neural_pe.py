@@ -93,7 +93,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
 
     # -------------------------------------------------------------- inductive
     @classmethod
-    def fit(cls, graphs, k: int, attr_name: Optional[str] = "laplacian_eigenvector_pe", refine_steps: int = 32,
+    def fit(cls, graphs, k: int, attr_name: Optional[str] = "laplacian_eigenvector_pe", refine_steps: int = 24,
             refine_dtype: torch.dtype = torch.float32, steps: int = 2000, batch_graphs: int = 32, lr: float = 3e-3, progress: bool = True, seed: int = 0,
             **model_kwargs: Any) -> "AddNeuralEigenvectorPE":
         r"""Train one GNN across ``graphs`` (inductive mode); the returned transform
@@ -137,7 +137,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
 
     @classmethod
     def load(cls, path, attr_name: Optional[str] = "laplacian_eigenvector_pe",
-             refine_steps: int = 32, refine_dtype: torch.dtype = torch.float32) -> "AddNeuralEigenvectorPE":
+             refine_steps: int = 24, refine_dtype: torch.dtype = torch.float32) -> "AddNeuralEigenvectorPE":
         """Load a model written by :meth:`save`; checks the format version and parameter shapes."""
         from .inductive import InductivePEModel
 

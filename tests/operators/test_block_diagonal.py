@@ -117,7 +117,38 @@ def test_subspace_iteration_converges_to_exact_eigenpairs(batch):
         assert subspace_distance(block[:, :kk], vec[:, 1:kk + 1]) < 1e-8
 
 
+def test_float32_subspace_iteration_reaches_float32_accuracy(batch):
+    # Shorter rounds (the growth a round may reach is bounded by 1e4 in float32), same answer to ~1e-6.
+    graphs, b, _ = batch
+    op = BlockDiagonalLaplacian(b.edge_index, b.num_nodes, b.batch, b.num_graphs, dtype=torch.float32)
+    m, k = 10, 4
+    x = torch.randn(b.num_nodes, m, generator=torch.Generator().manual_seed(4))
+    theta, u = op.subspace_iteration(x, degree=6, rounds=40)
+    assert theta.dtype == u.dtype == torch.float32
+    for i, (g, block) in enumerate(zip(graphs, _blocks(u, b))):
+        lam, vec = np.linalg.eigh(_dense_laplacian(g))
+        r = min(k, g.num_nodes - 1)
+        np.testing.assert_allclose(theta[i, :r].double().numpy(), lam[1:r + 1], atol=2e-6)
+        kk = max(j for j in range(1, r + 1) if j == g.num_nodes - 1 or lam[j + 1] - lam[j] > 1e-6)
+        assert subspace_distance(block[:, :kk].double(), vec[:, 1:kk + 1]) < 1e-6
+
+
+def test_padded_layout_round_trips_and_keeps_padding_zero(batch):
+    graphs, b, op = batch
+    x = torch.randn(b.num_nodes, 3, dtype=torch.float64)
+    xp = op.to_padded(x)
+    assert xp.shape == (op.padded_size, 3) and torch.equal(op.from_padded(xp), x)
+    assert int((xp.abs().sum(1) > 0).sum()) == b.num_nodes  # every padding row is zero
+    # the padded Laplacian is the node one, permuted: L x in either layout agrees
+    assert torch.allclose(op.from_padded(torch.sparse.mm(op._padded_laplacian, xp)), op.matmul(x), atol=1e-14)
+    for graphs_in_group, first, count, n_max in op.layout:
+        assert int(op.sizes[graphs_in_group].max()) == n_max and graphs_in_group.numel() == count
+
+
 def test_bad_batches_raise():
+    b = Batch.from_data_list([Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2)])
+    with pytest.raises(ValueError, match="dtypes"):
+        BlockDiagonalLaplacian(b.edge_index, b.num_nodes, b.batch, b.num_graphs, dtype=torch.float16)
     # an isolated node has no trivial vector D^{1/2} 1
     b = Batch.from_data_list([Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=3)])
     with pytest.raises(ValueError, match="isolated"):

@@ -41,11 +41,13 @@ def test_isolated_node_follows_pyg_convention():
     assert not np.isnan(L).any()
 
 
+@pytest.mark.parametrize("presorted", [False, True])
 @pytest.mark.parametrize("normalization", ["sym", "rw"])
-def test_csr_equals_get_laplacian_entry_for_entry(normalization):
+def test_csr_equals_get_laplacian_entry_for_entry(normalization, presorted):
     # Self-loops, duplicate (multi-)edges, weights and an isolated node (7): the hand-built CSR must be the
-    # matrix of torch_geometric.utils.get_laplacian, coalesced.
-    from torch_geometric.utils import get_laplacian
+    # matrix of torch_geometric.utils.get_laplacian, coalesced. Presorted: a coalesced edge list (self-loops
+    # kept), which takes the sort-free path.
+    from torch_geometric.utils import coalesce, get_laplacian
 
     from pyg_spectral.operators.base import _laplacian_csr
 
@@ -54,6 +56,9 @@ def test_csr_equals_get_laplacian_entry_for_entry(normalization):
     dst = torch.randint(0, 7, (60,), generator=gen)
     edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
     weight = torch.rand(60, generator=gen, dtype=torch.float64).repeat(2)
+    if presorted:
+        edge_index, weight = coalesce(edge_index, weight, num_nodes=8)
+        assert bool((edge_index[0] == edge_index[1]).any())
     csr, degree = _laplacian_csr(edge_index, weight, 8, normalization)
     index, value = get_laplacian(edge_index, weight, normalization=normalization, num_nodes=8)
     ref = torch.sparse_coo_tensor(index, value, (8, 8)).coalesce().to_sparse_csr()

@@ -183,7 +183,7 @@ def test_refinement_schedule():
 
 
 def test_default_refinement_beats_the_forward_pass(trained):
-    # The default refine_steps (32) is what users get; it must improve on the bare forward pass.
+    # The default refine_steps is what users get; it must improve on the bare forward pass.
     g = grid_graph(10, 12)  # larger than every training graph
     vals, vecs = exact_eigenpairs(g, 6, dense_below=200)
     from pyg_spectral.metrics import gap_cutoff
