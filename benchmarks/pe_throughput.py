@@ -71,7 +71,10 @@ def similarity(pe: torch.Tensor, g: Data) -> float:
 
 
 class RandomProbes(InductivePEModel):
-    """Ablation: the inductive pipeline with the trained GNN replaced by seeded Gaussian probes."""
+    """Ablation: the inductive pipeline with the trained GNN replaced by seeded Gaussian probes (Rayleigh-Ritz
+    first: random columns' Rayleigh quotients say nothing about where to cut)."""
+
+    initial_ritz = True
 
     def forward(self, edge_index, num_nodes, generator=None, position=None, laplacian=None, degree_=None):
         return self.features(edge_index, num_nodes, position=position)[:, 1:self.num_functions + 1]
@@ -90,13 +93,7 @@ def _one_pass(transform, graphs, batch_size):
     return time.perf_counter() - t, pes
 
 
-def run(method, transform, graphs, batch_size=None, repeats=5, large=500):
-    """Time ``repeats`` passes over ``graphs`` (median: this shared 2-core machine's speed drifts by up to
-    ~60% over seconds) and score the PEs of the last pass."""
-    times = []
-    for _ in range(repeats):
-        seconds, pes = _one_pass(transform, graphs, batch_size)
-        times.append(seconds)
+def _score(method, pes, graphs, times, large=500):
     seconds = float(np.median(times))
     sims = np.array([similarity(pe, g) for pe, g in zip(pes, graphs)])
     big = np.array([g.num_nodes > large for g in graphs])
@@ -104,6 +101,22 @@ def run(method, transform, graphs, batch_size=None, repeats=5, large=500):
     return {"method": method, "graphs_per_s": len(graphs) / seconds, "mean_sim": float(sims[ok].mean()),
             "p10_sim": float(np.percentile(sims[ok], 10)), "large_sim": float(sims[ok & big].mean()),
             "seconds": seconds, "spread": (len(graphs) / max(times), len(graphs) / min(times))}
+
+
+def run_all(configs, graphs, repeats):
+    """Time every configuration ``repeats`` times, round-robin (one pass of each, then again), so that all
+    see the same drift of this shared machine's speed (up to ~60% within seconds); report the median pass
+    and score the PEs of the last one. ``configs``: ``(method, transform, batch_size, settings)``, the
+    settings (attributes of the transform) applied before each pass."""
+    times = {c[0]: [] for c in configs}
+    pes = {}
+    for _ in range(repeats):
+        for method, transform, batch_size, settings in configs:
+            for key, value in settings.items():
+                setattr(transform, key, value)
+            seconds, pes[method] = _one_pass(transform, graphs, batch_size)
+            times[method].append(seconds)
+    return [_score(c[0], pes[c[0]], graphs, times[c[0]]) for c in configs]
 
 
 def _plot(rows, base, path, batch):
@@ -159,32 +172,26 @@ def main(argv=None):
     default_steps = inductive.refine_steps
     probes = AddNeuralEigenvectorPE._inductive(RandomProbes(K, num_layers=1, random_features=K + 9),
                                                "laplacian_eigenvector_pe", 0)
-    rows = []
     reps = args.repeats
+    inductive.is_undirected = probes.is_undirected = True  # the graphs are undirected, as for LapPE
+    f32, f64 = torch.float32, torch.float64
+    batch = args.batch
+    configs = [("PyG AddLaplacianEigenvectorPE", AddLaplacianEigenvectorPE(K, is_undirected=True), None, {}),
+               ("AddNeuralEigenvectorPE (transductive)", AddNeuralEigenvectorPE(K, is_undirected=True), None, {})]
+    configs += [(f"inductive, refine_steps={r}, batches of {batch}", inductive, batch,
+                 dict(refine_steps=r, refine_dtype=f32)) for r in (0, 12, 16, 20, 24, 36)]
+    configs += [(f"inductive, refine_steps=20, batches of {2 * batch}", inductive, 2 * batch,
+                 dict(refine_steps=20, refine_dtype=f32)),
+                (f"inductive, refine_steps=32 in float64, batches of {batch}", inductive, batch,
+                 dict(refine_steps=32, refine_dtype=f64)),
+                (f"inductive, refine_steps={default_steps}, one graph at a time", inductive, None,
+                 dict(refine_steps=default_steps, refine_dtype=f32))]
+    configs += [(f"ablation: random probes, refine_steps={r}, batches of {batch}", probes, batch,
+                 dict(refine_steps=r, refine_dtype=f32)) for r in (12, 20, 24, 36)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rows.append(run("PyG AddLaplacianEigenvectorPE", AddLaplacianEigenvectorPE(K, is_undirected=True), test,
-                        repeats=reps))
-        rows.append(run("AddNeuralEigenvectorPE (transductive)", AddNeuralEigenvectorPE(K, is_undirected=True), test,
-                        repeats=reps))
-        inductive.is_undirected = probes.is_undirected = True  # the graphs are undirected, as for LapPE
-        for refine in (0, 12, 15, 18, 24, 36):
-            inductive.refine_steps = refine
-            rows.append(run(f"inductive, refine_steps={refine}, batches of {args.batch}", inductive, test,
-                            args.batch, reps))
-        inductive.refine_steps = 18
-        rows.append(run(f"inductive, refine_steps=18, batches of {2 * args.batch}", inductive, test,
-                        2 * args.batch, reps))
-        inductive.refine_steps, inductive.refine_dtype = 32, torch.float64
-        rows.append(run(f"inductive, refine_steps=32 in float64, batches of {args.batch}", inductive, test,
-                        args.batch, reps))
-        inductive.refine_steps, inductive.refine_dtype = default_steps, torch.float32
-        rows.append(run(f"inductive, refine_steps={default_steps}, one graph at a time", inductive, test,
-                        repeats=reps))
-        for refine in (12, 18, 24):
-            probes.refine_steps = refine
-            rows.append(run(f"ablation: random probes, refine_steps={refine}, batches of {args.batch}", probes,
-                            test, args.batch, reps))
+        rows = run_all(configs, test, reps)
+    inductive.refine_steps, inductive.refine_dtype = default_steps, f32
     base = rows[0]["graphs_per_s"]
     lines = ["| method | graphs/s (median) | slowest-fastest pass | speed vs LapPE | mean similarity "
              "| 10th pct similarity | mean similarity, n > 500 |", "|---|---|---|---|---|---|---|"]
@@ -206,14 +213,15 @@ def main(argv=None):
 Reproduce: `.venv/bin/python benchmarks/pe_throughput.py` (CPU, 2 threads). {args.train} training graphs
 (20-500 nodes), {args.test} held-out graphs (20-1000 nodes), families: random geometric, SBM, grid, random
 tree (largest connected component). Inductive model: GCN, 4 layers, 32 hidden channels, m = 17 functions,
-trained {args.steps} steps on batches of 32 graphs ({train_s:.0f} s); at inference one forward pass,
-Rayleigh-Ritz, and `refine_steps` sparse matmuls of Chebyshev-filtered subspace iteration, all graphs of a
-batch together, in float32 (rounds of degree <= 6; the default, `refine_steps={default_steps}`) unless the
-row says float64 (rounds of degree <= 16; the previous default). Ablation: the same pipeline from seeded
-random probes instead of the trained GNN. Similarity = 1 - subspace distance to exact eigenvectors at a
-spectral gap. Times: the median of {reps} passes over the held-out graphs per row (the batched rows include
-the `DataLoader` collation); the speed of this shared machine drifts by up to ~60% within seconds (column
-"slowest-fastest pass", graphs/s), which moves the ratios by a few x.
+trained {args.steps} steps on batches of 32 graphs ({train_s:.0f} s); at inference one forward pass, then
+`refine_steps` sparse matmuls of Chebyshev-filtered subspace iteration (the first filter set by the network's
+Rayleigh quotients, a Rayleigh-Ritz after each round; 0: Rayleigh-Ritz of the forward pass), all graphs of a
+batch together, in float32 (rounds of degree <= 10; the default, `refine_steps={default_steps}`) unless the
+row says float64 (rounds of degree <= 16). Ablation: the same pipeline from seeded random probes instead of
+the trained GNN (with a Rayleigh-Ritz before the first filter, which random columns need). Similarity = 1 - subspace distance to exact eigenvectors at a
+spectral gap. Times: the median of {reps} passes over the held-out graphs per row, the rows timed round-robin
+(one pass of each, {reps} times) so that all see the same drift of this shared machine's speed (up to ~60%
+within seconds; column "slowest-fastest pass", graphs/s); the batched rows include the `DataLoader` collation.
 Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
 
 {chr(10).join(lines)}

@@ -36,7 +36,7 @@ __all__ = ["InductivePEModel"]
 FORMAT_VERSION = 1
 #: Largest Chebyshev degree per refinement round, per dtype: the growth of one round must stay within
 #: what that precision resolves (:data:`~pyg_spectral.operators.block_diagonal.MAX_GROWTH`).
-MAX_ROUND_DEGREE = {torch.float64: 16, torch.float32: 6}
+MAX_ROUND_DEGREE = {torch.float64: 16, torch.float32: 10}
 
 
 def refinement_schedule(refine_steps: int, dtype: torch.dtype = torch.float64) -> Tuple[int, int]:
@@ -78,6 +78,10 @@ class InductivePEModel(nn.Module):
         >>> model = InductivePEModel(k=8).fit(train_graphs, steps=2000)
         >>> theta, u = model.encode(b.edge_index, None, b.num_nodes, b.batch, b.num_graphs, refine_steps=32)
     """
+
+    #: Rayleigh–Ritz before the first filter (see ``BlockDiagonalLaplacian.subspace_iteration``): not for a
+    #: trained network, whose columns approximate eigenvectors and whose Rayleigh quotients set the first filter.
+    initial_ritz = False
 
     def __init__(self, k: int, n_oversamples: int = 8, gnn: str = "gcn", hidden_channels: int = 32,
                  num_layers: int = 4, random_features: int = 16, seed: int = 0):
@@ -222,7 +226,7 @@ class InductivePEModel(nn.Module):
         degree_, rounds = refinement_schedule(refine_steps, dtype)
         op = BlockDiagonalLaplacian(edge_index, num_nodes, batch, num_graphs, edge_weight, dtype=dtype)
         f = self(edge_index, num_nodes, position=op.position, laplacian=op.laplacian, degree_=op.degree)
-        return op.subspace_iteration(f, degree_, rounds)
+        return op.subspace_iteration(f, degree_, rounds, initial_ritz=self.initial_ritz)
 
     # ---------------------------------------------------------- persistence
     def save(self, path) -> None:

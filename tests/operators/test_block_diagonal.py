@@ -103,11 +103,12 @@ def test_growth_bound_lowers_the_cutoff(batch):
         assert out.norm() <= 1e3 * block.norm() * (1 + 1e-9)
 
 
-def test_subspace_iteration_converges_to_exact_eigenpairs(batch):
+@pytest.mark.parametrize("initial_ritz", [True, False])
+def test_subspace_iteration_converges_to_exact_eigenpairs(batch, initial_ritz):
     graphs, b, op = batch
     m, k = 10, 4
     x = torch.randn(b.num_nodes, m, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    theta, u = op.subspace_iteration(x, degree=16, rounds=12)
+    theta, u = op.subspace_iteration(x, degree=16, rounds=12, initial_ritz=initial_ritz)
     for i, (g, block) in enumerate(zip(graphs, _blocks(u, b))):
         lam, vec = np.linalg.eigh(_dense_laplacian(g))
         r = min(k, g.num_nodes - 1)

@@ -174,8 +174,8 @@ def test_refinement_schedule():
     assert refinement_schedule(32) == (16, 2)
     assert refinement_schedule(40) == (13, 3)
     # float32 resolves less growth per round: shorter rounds
-    assert refinement_schedule(18, torch.float32) == (6, 3)
-    assert refinement_schedule(20, torch.float32) == (5, 4)
+    assert refinement_schedule(20, torch.float32) == (10, 2)
+    assert refinement_schedule(24, torch.float32) == (8, 3)
     with pytest.raises(ValueError):
         refinement_schedule(-1)
     with pytest.raises(ValueError, match="float32 or float64"):
