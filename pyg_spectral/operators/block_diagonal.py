@@ -48,6 +48,9 @@ class BlockDiagonalLaplacian:
             (about twice as fast on CPU; each filter round may then amplify
             some directions by only ``1e4`` over others, against ``1e10``,
             see :data:`MAX_GROWTH`, so it takes more, shorter rounds).
+        group_ratio: graphs whose sizes lie within this factor share one
+            padded ``[b, n_max, m]`` group (larger: fewer, bigger kernels and
+            more padding).
 
     Example:
         >>> from torch_geometric.data import Batch
