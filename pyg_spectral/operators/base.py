@@ -27,15 +27,16 @@ def _to_csr(index: Tensor, value: Tensor, num_nodes: int) -> Tensor:
 def _csr_with_diagonal(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
     """CSR of the strictly sorted, loop-free entries ``(row, col, value)`` plus a diagonal of ones."""
     total = row.numel() + n
-    position = torch.arange(row.numel(), device=row.device) + row + (col > row).long()
-    diagonal = torch.ones(total, dtype=torch.bool, device=row.device)
-    diagonal[position] = False
-    cols = torch.empty(total, dtype=col.dtype, device=col.device)
-    values = torch.ones(total, dtype=value.dtype, device=value.device)
-    cols[position], values[position] = col, value
-    cols[diagonal] = torch.arange(n, device=col.device, dtype=col.dtype)
     crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
     crow[1:] = torch.cumsum(torch.bincount(row, minlength=n) + 1, 0)
+    # Entry i lands after the diagonals of the row_i earlier rows, and after its own row's when col_i > row_i;
+    # row r's diagonal after its entries left of it.
+    position = torch.arange(row.numel(), device=row.device) + row + (col > row).long()
+    diagonal = crow[:-1] + torch.bincount(row[col < row], minlength=n)
+    cols = torch.empty(total, dtype=col.dtype, device=col.device)
+    values = torch.empty(total, dtype=value.dtype, device=value.device)
+    cols[position], values[position] = col, value
+    cols[diagonal], values[diagonal] = torch.arange(n, device=col.device, dtype=col.dtype), 1.0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(crow, cols, values, (n, n), check_invariants=False)

@@ -349,7 +349,7 @@ class BlockDiagonalLaplacian:
         return y1
 
     def subspace_iteration(self, x: Tensor, degree: int, rounds: int, max_growth: Optional[float] = None,
-                           initial_ritz: bool = True) -> Tuple[Tensor, Tensor]:
+                           initial_ritz: bool = True, fix_signs: bool = False) -> Tuple[Tensor, Tensor]:
         r"""Chebyshev-filtered subspace iteration (Zhou & Saad, 2007) from the start block ``x``:
         Rayleigh–Ritz, then ``rounds`` times (filter of degree ``degree`` damping
         everything above the largest Ritz value, growth bounded by ``max_growth``
@@ -362,6 +362,10 @@ class BlockDiagonalLaplacian:
         trained network's output (measured on the inductive PE model: one
         Rayleigh–Ritz fewer and a better result, ``benchmarks/pe_throughput.py``);
         random columns have Rayleigh quotients near 1 and need the default.
+
+        ``fix_signs``: make the entry of largest magnitude of each graph's
+        column positive (the first such row on ties), the rule of
+        :func:`pyg_spectral.spectrum.fix_signs` graph by graph.
 
         Returns ``(theta, u)`` as :meth:`rayleigh_ritz`.
         """
@@ -376,6 +380,10 @@ class BlockDiagonalLaplacian:
             # The filter keeps each block in its graph's non-trivial subspace only up to rounding.
             theta, up = self._rayleigh_ritz_padded(self._deflate_padded(up))
             top, low = self._ritz_bounds(theta)
+        if fix_signs:
+            for block in self._views(up):  # [b, n_max, m]; padding rows are zero and never the largest
+                top_entry = torch.gather(block, 1, block.abs().argmax(dim=1, keepdim=True))
+                block.mul_(torch.where(top_entry < 0, -1.0, 1.0).to(block.dtype))
         return theta, self.from_padded(up)
 
     @staticmethod

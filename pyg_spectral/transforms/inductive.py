@@ -225,12 +225,13 @@ class InductivePEModel(nn.Module):
 
         Returns:
             ``(theta, u)``: eigenvalues of :math:`L_{sym}` ``[num_graphs, m]`` ascending (``inf`` past a
-            small graph's :math:`n_g - 1`), eigenvectors ``[num_nodes, m]`` (``dtype``, unit norm per graph).
+            small graph's :math:`n_g - 1`), eigenvectors ``[num_nodes, m]`` (``dtype``, unit norm per graph,
+            signed by :func:`~pyg_spectral.spectrum.fix_signs`'s rule graph by graph).
         """
         degree_, rounds = refinement_schedule(refine_steps, dtype)
         op = BlockDiagonalLaplacian(edge_index, num_nodes, batch, num_graphs, edge_weight, dtype=dtype)
         f = self(edge_index, num_nodes, position=op.position, laplacian=op.laplacian, degree_=op.degree)
-        return op.subspace_iteration(f, degree_, rounds, initial_ritz=self.initial_ritz)
+        return op.subspace_iteration(f, degree_, rounds, initial_ritz=self.initial_ritz, fix_signs=True)
 
     # ---------------------------------------------------------- persistence
     def save(self, path) -> None:

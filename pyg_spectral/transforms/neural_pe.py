@@ -15,7 +15,7 @@ from torch_geometric.utils import subgraph, to_undirected
 from .._validation import check_graph, component_labels, component_nodes
 from ..estimator import ConvergenceWarning, NeuralSpectralEmbedding
 from ..operators import build_operator
-from ..spectrum import block_signs, fix_signs
+from ..spectrum import fix_signs
 
 __all__ = ["AddNeuralEigenvectorPE"]
 
@@ -233,8 +233,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
                 sub_batch = comp_id[labels[nodes]]
             theta, u = self.model_.encode(sub_ei, sub_w, nodes.numel(), sub_batch, int(multi.sum()),
                                           self.refine_steps, self.refine_dtype)
-            theta, u = theta[:, :k].double(), u[:, :k]
-            u = u * block_signs(u, sub_batch, theta.size(0))[sub_batch]
+            theta, u = theta[:, :k].double(), u[:, :k]  # u is signed graph by graph already
             cand_val.append(theta.flatten())
             cand_graph.append(comp_graph[multi].repeat_interleave(theta.size(1)))
         single = torch.nonzero(~multi).flatten()

@@ -118,6 +118,17 @@ def test_subspace_iteration_converges_to_exact_eigenpairs(batch, initial_ritz):
         assert subspace_distance(block[:, :kk], vec[:, 1:kk + 1]) < 1e-8
 
 
+def test_fix_signs_is_the_per_graph_sign_rule(batch):
+    from pyg_spectral.spectrum import block_signs
+
+    graphs, b, op = batch
+    x = torch.randn(b.num_nodes, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    _, raw = op.subspace_iteration(x, degree=4, rounds=1)
+    _, signed = op.subspace_iteration(x, degree=4, rounds=1, fix_signs=True)
+    assert torch.equal(signed, raw * block_signs(raw, b.batch, b.num_graphs)[b.batch])
+    assert not torch.equal(signed, raw)  # some column was flipped
+
+
 def test_float32_subspace_iteration_reaches_float32_accuracy(batch):
     # Shorter rounds (the growth a round may reach is bounded by 1e4 in float32), same answer to ~1e-6.
     graphs, b, _ = batch
