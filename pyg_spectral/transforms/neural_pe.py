@@ -103,9 +103,9 @@ class AddNeuralEigenvectorPE(BaseTransform):
         converge past float32's ~1e-6; see
         :class:`~pyg_spectral.transforms.inductive.InductivePEModel`). Apply it
         to a whole :class:`~torch_geometric.data.Batch` to encode many graphs
-        at once (``benchmarks/results/pe_throughput.md``: 0.967 mean subspace
-        similarity with the default 24 float32 steps on held-out graphs, 18x
-        the graphs/s of PyG's ``AddLaplacianEigenvectorPE``; 16 steps: 0.917 at 20x).
+        at once (``benchmarks/results/pe_throughput.md``: 0.965 mean subspace
+        similarity with the default 24 float32 steps on held-out graphs, 17x
+        the graphs/s of PyG's ``AddLaplacianEigenvectorPE``; 20 steps: 0.939 at 21x).
 
         Example:
             >>> pe = AddNeuralEigenvectorPE.fit(train_graphs, k=8)
