@@ -218,8 +218,8 @@ trained {args.steps} steps on batches of 32 graphs ({train_s:.0f} s); at inferen
 Rayleigh quotients, a Rayleigh-Ritz after each round; 0: Rayleigh-Ritz of the forward pass), all graphs of a
 batch together, in float32 (rounds of degree <= 10; the default, `refine_steps={default_steps}`) unless the
 row says float64 (rounds of degree <= 16). Ablation: the same pipeline from seeded random probes instead of
-the trained GNN (with a Rayleigh-Ritz before the first filter, which random columns need). Similarity = 1 - subspace distance to exact eigenvectors at a
-spectral gap. Times: the median of {reps} passes over the held-out graphs per row, the rows timed round-robin
+the trained GNN (with a Rayleigh-Ritz before the first filter, which random columns need).
+Similarity = 1 - subspace distance to exact eigenvectors at a spectral gap. Times: the median of {reps} passes over the held-out graphs per row, the rows timed round-robin
 (one pass of each, {reps} times) so that all see the same drift of this shared machine's speed (up to ~60%
 within seconds; column "slowest-fastest pass", graphs/s); the batched rows include the `DataLoader` collation.
 Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.

@@ -76,8 +76,7 @@ def _laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, norm
     edge_key = row * n + col
     if edge_key.numel() and bool((edge_key[1:] > edge_key[:-1]).all()):
         # Already sorted, no parallel edges (PyG graphs and batches usually are): slot the diagonal in
-        # without sorting. Entry i lands after the row_i diagonals of earlier rows, and after its own
-        # row's diagonal when col_i > row_i.
+        # without sorting.
         return _csr_with_diagonal(row, col, off.neg_(), n), degree
     nodes = torch.arange(n, device=row.device)
     key = torch.cat([edge_key, nodes * (n + 1)])  # row-major position of every entry

@@ -94,13 +94,14 @@ class AddNeuralEigenvectorPE(BaseTransform):
     # -------------------------------------------------------------- inductive
     @classmethod
     def fit(cls, graphs, k: int, attr_name: Optional[str] = "laplacian_eigenvector_pe", refine_steps: int = 24,
-            refine_dtype: torch.dtype = torch.float32, steps: int = 2000, batch_graphs: int = 32, lr: float = 3e-3, progress: bool = True, seed: int = 0,
+            refine_dtype: torch.dtype = torch.float32, steps: int = 2000, batch_graphs: int = 32,
+            lr: float = 3e-3, progress: bool = True, seed: int = 0,
             **model_kwargs: Any) -> "AddNeuralEigenvectorPE":
         r"""Train one GNN across ``graphs`` (inductive mode); the returned transform
-        encodes unseen graphs with a forward pass, Rayleigh–Ritz and
-        ``refine_steps`` sparse matmuls of Chebyshev-filtered subspace
-        iteration in ``refine_dtype`` (0: the forward pass alone; float64 to
-        converge past float32's ~1e-6; see
+        encodes unseen graphs with a forward pass and ``refine_steps`` sparse
+        matmuls of Chebyshev-filtered subspace iteration with Rayleigh–Ritz,
+        in ``refine_dtype`` (0: Rayleigh–Ritz of the forward pass alone;
+        float64 to converge past float32's ~1e-6; see
         :class:`~pyg_spectral.transforms.inductive.InductivePEModel`). Apply it
         to a whole :class:`~torch_geometric.data.Batch` to encode many graphs
         at once (``benchmarks/results/pe_throughput.md``: 0.965 mean subspace
