@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["rayleigh_ritz", "ritz_from_moments", "ritz_residuals", "normalize_columns", "fix_signs", "block_signs", "column_factors"]
+__all__ = ["rayleigh_ritz", "ritz_from_moments", "ritz_residuals", "normalize_columns", "fix_signs", "column_factors"]
 
 
 def rayleigh_ritz(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:
@@ -66,22 +66,6 @@ def _signs(u: Tensor) -> Tensor:
 def fix_signs(u: Tensor) -> Tensor:
     """Deterministic sign rule: the entry of largest magnitude in each column is positive."""
     return u * _signs(u)
-
-
-def block_signs(u: Tensor, batch: Tensor, num_blocks: int) -> Tensor:
-    """The factors of :func:`fix_signs` for each block of rows (``batch``: block index of each row) and
-    column, as ``[num_blocks, m]``: the entry of largest magnitude of each block's column becomes positive
-    (the first such row on ties, as ``argmax``)."""
-    mag = u.abs()
-    index = batch.unsqueeze(1).expand_as(u)
-    top = torch.zeros(num_blocks, u.size(1), dtype=u.dtype, device=u.device).scatter_reduce(
-        0, index, mag, reduce="amax", include_self=False)
-    rows = torch.arange(u.size(0), device=u.device).unsqueeze(1).expand_as(u)
-    candidate = torch.where(mag == top[batch], rows, torch.full_like(rows, u.size(0)))
-    first = torch.full((num_blocks, u.size(1)), u.size(0), dtype=torch.long, device=u.device).scatter_reduce(
-        0, index, candidate, reduce="amin", include_self=True)
-    value = torch.gather(u, 0, first.clamp_max(u.size(0) - 1))
-    return torch.where(value < 0, -1.0, 1.0).to(u.dtype)
 
 
 def column_factors(u: Tensor) -> Tensor:

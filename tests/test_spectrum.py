@@ -47,18 +47,3 @@ def test_sign_rule():
     fixed = fix_signs(u)
     assert torch.equal(fixed, torch.tensor([[-0.1, 3.0], [2.0, -1.0]]))
     assert torch.allclose(u * column_factors(u), normalize_columns(fixed))
-
-
-def test_block_signs_equal_fix_signs_block_by_block():
-    from pyg_spectral.spectrum import block_signs, fix_signs
-
-    gen = torch.Generator().manual_seed(0)
-    u = torch.randn(30, 4, dtype=torch.float64, generator=gen)
-    u[3, 1] = -10.0  # a tie: the first row of largest magnitude decides
-    u[5, 1] = 10.0
-    batch = torch.tensor([0] * 12 + [1] * 7 + [2] * 11)
-    signed = u * block_signs(u, batch, 3)[batch]
-    for b in range(3):
-        block = u[batch == b]
-        assert torch.equal(signed[batch == b], fix_signs(block))
-    assert signed[3, 1] == 10.0

@@ -64,8 +64,8 @@ class ProbeResult:
     def __str__(self) -> str:
         return (f"{self.probe}: valid {100 * self.valid_mean:.2f} ± {100 * self.valid_std:.2f}, "
                 f"test {100 * self.test_mean:.2f} ± {100 * self.test_std:.2f} ({len(self.test)} run(s), "
-                f"{self.num_params} params" + ("" if self.weight_decay is None else f", weight decay {self.weight_decay:g}")
-                + ")")
+                f"{self.num_params} params"
+                + ("" if self.weight_decay is None else f", weight decay {self.weight_decay:g}") + ")")
 
 
 def planetoid_split(data) -> Dict[str, Tensor]:

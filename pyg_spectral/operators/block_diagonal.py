@@ -153,8 +153,7 @@ class BlockDiagonalLaplacian:
 
     def deflate(self, x: Tensor) -> Tensor:
         """Remove each graph's trivial component: :math:`x - u_g u_g^\\top x` block by block."""
-        coef = scatter(self.trivial * x, self.batch, dim=0, dim_size=self.num_graphs, reduce="sum")
-        return x - self.trivial * coef[self.batch]
+        return self.from_padded(self._deflate_padded(self.to_padded(x.to(self.dtype))))
 
     def to_padded(self, x: Tensor) -> Tensor:
         """``[N, m]`` node rows to the ``[P, m]`` padded layout (zero padding rows)."""

@@ -217,10 +217,11 @@ class AddNeuralEigenvectorPE(BaseTransform):
         # nodes (eigenvalue 1, indicator vector, PyG's convention).
         multi = sizes >= 2
         cand_val, cand_graph = [], []
-        node_perm = torch.argsort(labels, stable=True)
+        # Each graph one connected component (the usual batch): nothing to relabel.
+        same = bool(multi.all()) and sizes.numel() == num_graphs and torch.equal(labels, graph.cpu())
+        node_perm = None if same else torch.argsort(labels, stable=True)  # nodes grouped by component
         if bool(multi.any()):
-            if bool(multi.all()) and sizes.numel() == num_graphs and torch.equal(labels, graph.cpu()):
-                # Each graph is one connected component (the usual batch): nothing to relabel.
+            if same:
                 nodes, sub_ei, sub_w, sub_batch = torch.arange(n), edge_index, edge_weight, labels
             else:
                 comp_id = torch.full_like(sizes, -1)
@@ -254,9 +255,10 @@ class AddNeuralEigenvectorPE(BaseTransform):
             count = theta.numel()
             col = column[:count].view(theta.shape)[sub_batch]  # [nodes, k]: output column of each Ritz vector
             pe[nodes.unsqueeze(1).expand_as(col), col] = u.to(dtype)
-        single_col = column[values.numel() - single.numel():]
-        single_nodes = node_perm[(~multi)[labels[node_perm]]]  # isolated nodes, in component order
-        pe[single_nodes, single_col] = 1.0
+        if single.numel():
+            single_col = column[values.numel() - single.numel():]
+            single_nodes = node_perm[(~multi)[labels[node_perm]]]  # isolated nodes, in component order
+            pe[single_nodes, single_col] = 1.0
         return eig, pe[:, :k]
 
     def forward(self, data: Data) -> Data:
