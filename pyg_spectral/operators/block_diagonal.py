@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
+from .._workspace import Workspace
 from .laplacian import NormalizedLaplacian
 
 __all__ = ["BlockDiagonalLaplacian"]
@@ -111,6 +112,7 @@ class BlockDiagonalLaplacian:
         self.padded_row = base.to(dev)[self.batch] + self.position
         self._gather = torch.full((offset,), self.num_nodes, dtype=torch.long, device=dev)
         self._gather[self.padded_row] = torch.arange(self.num_nodes, device=dev)
+        self._padding_rows = torch.nonzero(self._gather == self.num_nodes).flatten()
         #: graph owning each padded row (padding rows: the graph of their slot)
         self.padded_graph = torch.zeros(offset, dtype=torch.long, device=dev)
         for graphs, first, count, n_max in layout:
@@ -155,9 +157,11 @@ class BlockDiagonalLaplacian:
         """Remove each graph's trivial component: :math:`x - u_g u_g^\\top x` block by block."""
         return self.from_padded(self._deflate_padded(self.to_padded(x.to(self.dtype))))
 
-    def to_padded(self, x: Tensor) -> Tensor:
-        """``[N, m]`` node rows to the ``[P, m]`` padded layout (zero padding rows)."""
-        return torch.cat([x, x.new_zeros(1, x.size(1))])[self._gather]
+    def to_padded(self, x: Tensor, out: Optional[Tensor] = None) -> Tensor:
+        """``[N, m]`` node rows to the ``[P, m]`` padded layout (zero padding rows), into ``out`` if given."""
+        if out is None:
+            return torch.cat([x, x.new_zeros(1, x.size(1))])[self._gather]
+        return out.index_fill_(0, self._padding_rows, 0.0).index_copy_(0, self.padded_row, x.to(out.dtype))
 
     def from_padded(self, xp: Tensor) -> Tensor:
         """``[P, m]`` padded rows back to ``[N, m]`` node rows."""
@@ -169,10 +173,10 @@ class BlockDiagonalLaplacian:
         return [xp[first:first + count * n_max].view(count, n_max, m) for _, first, count, n_max in self.layout]
 
     def _deflate_padded(self, xp: Tensor) -> Tensor:
-        out = torch.empty_like(xp)
-        for x, t, o in zip(self._views(xp), self._views(self._trivial_padded), self._views(out)):
-            torch.baddbmm(x, t, torch.bmm(t.transpose(1, 2), x), alpha=-1.0, out=o)  # x - t (t^T x)
-        return out
+        """Deflate a padded block in place (and return it)."""
+        for x, t in zip(self._views(xp), self._views(self._trivial_padded)):
+            x.baddbmm_(t, torch.bmm(t.transpose(1, 2), x), alpha=-1.0)  # x - t (t^T x)
+        return xp
 
     def _shifted(self, shift: Tensor, scale: Tensor) -> Tensor:
         r"""Padded CSR of :math:`s_g\,((1 - c_g) I - L)` on each graph ``g``, ``shift`` c and ``scale`` s
@@ -241,18 +245,21 @@ class BlockDiagonalLaplacian:
         theta, up = self._rayleigh_ritz_padded(xp)
         return theta, self.from_padded(up)
 
-    def _rayleigh_ritz_padded(self, xp: Tensor) -> Tuple[Tensor, Tensor]:
-        """:meth:`rayleigh_ritz` of a deflated block in the padded layout."""
+    def _rayleigh_ritz_padded(self, xp: Tensor, spare: Optional[Tuple[Tensor, Tensor]] = None
+                              ) -> Tuple[Tensor, Tensor]:
+        """:meth:`rayleigh_ritz` of a deflated block in the padded layout, written over ``xp`` (returned);
+        ``spare``: two blocks of ``xp``'s shape to work in (default: fresh)."""
         m = xp.size(1)
         theta = torch.full((self.num_graphs, m), math.inf, dtype=self.dtype, device=xp.device)
         # Groups of graphs small enough to be solved exactly are skipped; a small graph inside a larger
         # group goes through the Gram path (its Cholesky is shifted) and is then overwritten below.
         work = [i for i, (*_, n_max) in enumerate(self.layout) if n_max > m + 1]
-        up = self._empty_like(xp, work)
+        if spare is None:
+            spare = (torch.empty_like(xp), torch.empty_like(xp))
+        basis, lbasis = spare
         if work:
             counts = [self.layout[i][2] for i in work]
-            views, basis = self._views(xp), self._empty_like(xp, work)
-            first = self._views(basis)
+            views, first = self._views(xp), self._views(basis)
             # Per-graph [m, m] work is batched over all groups at once; only the [n, m] products are per group.
             gram = torch.cat([torch.bmm(views[i].transpose(1, 2), views[i]) for i in work])
             # Unit columns (folded into the factor: no pass over x), then CholeskyQR twice; the second factor
@@ -263,28 +270,29 @@ class BlockDiagonalLaplacian:
                 torch.bmm(views[i], f, out=first[i])
             second = self._inverse_cholesky(torch.cat([torch.bmm(first[i].transpose(1, 2), first[i])
                                                        for i in work]))
-            lviews = self._views(torch.sparse.mm(self._padded_laplacian, basis))  # L on every basis at once
+            self._zero_outside(basis, work)  # the product reads every row
+            # L on every basis at once (beta = 0: the spare block's old contents are ignored)
+            lviews = self._views(torch.addmm(lbasis, self._padded_laplacian, basis, beta=0.0, out=lbasis))
             h = torch.cat([torch.bmm(first[i].transpose(1, 2), lviews[i]) for i in work])
             h = second.transpose(1, 2) @ h @ second
             th, y = torch.linalg.eigh(0.5 * (h + h.transpose(1, 2)))
-            out = self._views(up)
+            out = self._views(xp)
             for i, c in zip(work, (second @ y).split(counts)):
                 torch.bmm(first[i], c, out=out[i])
             theta[torch.cat([self.layout[i][0] for i in work])] = th
+        self._zero_outside(xp, work)
         small = self._small_graphs(m + 1)
         if small is not None:
             graphs, w, rows, vecs = small
             theta[graphs] = w[:, :m]
-            up[rows] = vecs[:, :m]
-        return theta, up
+            xp[rows] = vecs[:, :m]
+        return theta, xp
 
-    def _empty_like(self, xp: Tensor, written) -> Tensor:
-        """An uninitialized padded block, zero outside the groups in ``written`` (which the caller fills)."""
-        out = torch.empty_like(xp)
+    def _zero_outside(self, xp: Tensor, written) -> None:
+        """Zero the rows of the groups not in ``written`` (those the caller did not fill)."""
         for i, (_, first, count, n_max) in enumerate(self.layout):
             if i not in written:
-                out[first:first + count * n_max].zero_()
-        return out
+                xp[first:first + count * n_max].zero_()
 
     def _inverse_cholesky(self, gram: Tensor) -> Tensor:
         r""":math:`R^{-1}` with :math:`R^\top R` = ``gram`` (``[b, m, m]``); blocks whose factorization breaks
@@ -323,10 +331,13 @@ class BlockDiagonalLaplacian:
         if degree < 1:
             return x
         return self.from_padded(self._chebyshev_padded(self.to_padded(x.to(self.dtype)), cutoff, degree, low,
-                                                       max_growth))
+                                                       max_growth)[0])
 
     def _chebyshev_padded(self, xp: Tensor, cutoff: Tensor, degree: int, low: Optional[Tensor],
-                          max_growth: Optional[float]) -> Tensor:
+                          max_growth: Optional[float], spare: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """The filter of :meth:`chebyshev_filter` on a padded block, overwriting ``xp``; ``spare``: a block of
+        ``xp``'s shape to work in (default: fresh). Returns ``(result, free)``: the two blocks, the first
+        holding the filtered block (either of the two, by the degree's parity), the second free."""
         max_growth = MAX_GROWTH[self.dtype] if max_growth is None else float(max_growth)
         cutoff = cutoff.to(self.dtype).clamp(1e-4, 1.999)
         if low is not None:
@@ -339,16 +350,17 @@ class BlockDiagonalLaplacian:
         a = 1.0 - cutoff
         center, half = (a - 1.0) / 2.0, (a + 1.0) / 2.0
         step = self._shifted(center, 2.0 / half)  # 2 S, S = (A - center) / half
-        y0 = xp.clone()
-        y1 = 0.5 * torch.sparse.mm(step, y0)
+        y0, y1 = xp, torch.empty_like(xp) if spare is None else spare
+        torch.addmm(y1, step, y0, beta=0.0, alpha=0.5, out=y1)
         for _ in range(2, int(degree) + 1):
             # y_{j+1} = 2 S y_j - y_{j-1}, written over y_{j-1}: no allocation, no copy.
             torch.addmm(y0, step, y1, beta=-1.0, out=y0)
             y0, y1 = y1, y0
-        return y1
+        return y1, y0
 
     def subspace_iteration(self, x: Tensor, degree: int, rounds: int, max_growth: Optional[float] = None,
-                           initial_ritz: bool = True, fix_signs: bool = False) -> Tuple[Tensor, Tensor]:
+                           initial_ritz: bool = True, fix_signs: bool = False,
+                           workspace: Optional[Workspace] = None) -> Tuple[Tensor, Tensor]:
         r"""Chebyshev-filtered subspace iteration (Zhou & Saad, 2007) from the start block ``x``:
         Rayleigh–Ritz, then ``rounds`` times (filter of degree ``degree`` damping
         everything above the largest Ritz value, growth bounded by ``max_growth``
@@ -366,18 +378,25 @@ class BlockDiagonalLaplacian:
         column positive (the first such row on ties), the rule of
         :func:`pyg_spectral.spectrum.fix_signs` graph by graph.
 
+        ``workspace``: where the three ``[P, m]`` working blocks come from
+        (:class:`~pyg_spectral._workspace.Workspace`, kept by the caller to reuse them from batch to
+        batch; default: fresh blocks).
+
         Returns ``(theta, u)`` as :meth:`rayleigh_ritz`.
         """
-        up = self._deflate_padded(self.to_padded(x.to(self.dtype)))
+        ws = Workspace() if workspace is None else workspace
+        shape = (self.padded_size, x.size(1))
+        up, a, b = (ws.get(f"BlockDiagonalLaplacian.block{i}", shape, self.dtype, x.device) for i in range(3))
+        self._deflate_padded(self.to_padded(x, out=up))
         if initial_ritz or rounds < 1:
-            theta, up = self._rayleigh_ritz_padded(up)
+            theta, up = self._rayleigh_ritz_padded(up, (a, b))
             top, low = self._ritz_bounds(theta)
         else:
-            top, low = self._rayleigh_quotient_bounds(up)
+            top, low = self._rayleigh_quotient_bounds(up, a)
         for _ in range(int(rounds)):
-            up = self._chebyshev_padded(up, top, degree, low, max_growth)
+            up, a = self._chebyshev_padded(up, top, degree, low, max_growth, a)
             # The filter keeps each block in its graph's non-trivial subspace only up to rounding.
-            theta, up = self._rayleigh_ritz_padded(self._deflate_padded(up))
+            theta, up = self._rayleigh_ritz_padded(self._deflate_padded(up), (a, b))
             top, low = self._ritz_bounds(theta)
         if fix_signs:
             for block in self._views(up):  # [b, n_max, m]; padding rows are zero and never the largest
@@ -390,12 +409,17 @@ class BlockDiagonalLaplacian:
         """Filter cutoff (largest finite Ritz value) and growth reference (smallest) per graph."""
         return theta.masked_fill(~torch.isfinite(theta), -math.inf).amax(1), theta[:, 0]
 
-    def _rayleigh_quotient_bounds(self, xp: Tensor) -> Tuple[Tensor, Tensor]:
-        """Largest and smallest Rayleigh quotient of each graph's columns of a padded block."""
-        lx = torch.sparse.mm(self._padded_laplacian, xp)
+    def _rayleigh_quotient_bounds(self, xp: Tensor, spare: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Largest and smallest Rayleigh quotient of each graph's columns of a padded block (``spare``: a
+        block of its shape to work in)."""
+        lx = torch.empty_like(xp) if spare is None else spare
+        torch.addmm(lx, self._padded_laplacian, xp, beta=0.0, out=lx)
         top = torch.zeros(self.num_graphs, dtype=self.dtype, device=xp.device)
         low = torch.zeros_like(top)
         for (graphs, *_), x, y in zip(self.layout, self._views(xp), self._views(lx)):
-            quotient = (x * y).sum(1) / (x * x).sum(1).clamp_min(torch.finfo(self.dtype).tiny)
+            # diagonals of the small products x^T y and x^T x: no [n, m] temporaries
+            xty = torch.bmm(x.transpose(1, 2), y).diagonal(dim1=1, dim2=2)
+            xtx = torch.bmm(x.transpose(1, 2), x).diagonal(dim1=1, dim2=2)
+            quotient = xty / xtx.clamp_min(torch.finfo(self.dtype).tiny)
             top[graphs], low[graphs] = quotient.amax(1), quotient.amin(1)
         return top, low

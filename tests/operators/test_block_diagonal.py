@@ -175,3 +175,20 @@ def test_bad_batches_raise():
 def test_repr(batch):
     assert "num_graphs=6" in repr(batch[2])
     assert math.isfinite(float(batch[2].trivial.sum()))
+
+
+def test_workspace_blocks_give_the_same_result_and_leave_the_input(batch):
+    from pyg_spectral._workspace import Workspace
+
+    graphs, b, op = batch
+    ws = Workspace()
+    x = torch.randn(b.num_nodes, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    kept = x.clone()
+    fresh = op.subspace_iteration(x, degree=5, rounds=2, initial_ritz=False, fix_signs=True)
+    # a larger batch first leaves stale values in the kept blocks; they must not leak into the next one
+    big = Batch.from_data_list(graphs + graphs)
+    big_op = BlockDiagonalLaplacian(big.edge_index, big.num_nodes, big.batch, big.num_graphs)
+    big_op.subspace_iteration(torch.randn(big.num_nodes, 6, dtype=torch.float64), 5, 2, workspace=ws)
+    reused = op.subspace_iteration(x, degree=5, rounds=2, initial_ritz=False, fix_signs=True, workspace=ws)
+    assert torch.equal(x, kept)
+    assert torch.equal(fresh[0], reused[0]) and torch.equal(fresh[1], reused[1])
