@@ -206,10 +206,9 @@ class AddNeuralEigenvectorPE(BaseTransform):
         ``(eigenvalues [num_graphs, k], pe [n, k])``, each graph's columns its own k smallest."""
         edge_index, edge_weight, n = self._graph(data)
         k, dtype = self.k, self.estimator_kwargs.get("dtype", torch.float32)
-        pe = torch.zeros(n, k + 1, dtype=dtype)  # last column collects the unused pairs
         eig = torch.zeros(num_graphs, k, dtype=torch.float64)
         if n == 0:
-            return eig, pe[:, :k]
+            return eig, torch.zeros(0, k, dtype=dtype)
         labels = torch.from_numpy(component_labels(edge_index, n)[1].astype(np.int64))
         sizes = torch.bincount(labels)
         comp_graph = torch.zeros(sizes.numel(), dtype=torch.long).scatter_(0, labels, graph.cpu())
@@ -251,6 +250,11 @@ class AddNeuralEigenvectorPE(BaseTransform):
         chosen = (rank < k) & torch.isfinite(values)
         eig[graphs[chosen], rank[chosen]] = values[chosen]
         column = torch.where(chosen, rank, torch.full_like(rank, k))
+        if same:
+            # One component per graph: each graph's Ritz pairs, ascending, are its k columns in order (the
+            # unchosen ones, past a small graph's n - 1, are zero columns of u already).
+            return eig, u.to(dtype).contiguous()
+        pe = torch.zeros(n, k + 1, dtype=dtype)  # last column collects the unused pairs
         if bool(multi.any()):
             count = theta.numel()
             col = column[:count].view(theta.shape)[sub_batch]  # [nodes, k]: output column of each Ritz vector

@@ -128,6 +128,25 @@ def test_batch_gives_each_graph_its_own_pe(trained):
     assert torch.equal(via_loader.laplacian_eigenvector_pe, out.laplacian_eigenvector_pe)
 
 
+def test_connected_batch_takes_the_direct_path_with_the_same_pe(trained):
+    # Every graph one component (no relabelling; the Ritz vectors are the PE columns directly): the same
+    # PE as the general path, which a disconnected graph in the batch forces.
+    from torch_geometric.data import Batch
+
+    graphs = _mixed_graphs()
+    connected = [graphs[0], graphs[2], graphs[3], graphs[4]]
+    with refinement(trained, 24, torch.float64):
+        direct = trained(Batch.from_data_list([g.clone() for g in connected]))
+        general = trained(Batch.from_data_list([g.clone() for g in connected + [graphs[1]]]))
+    n = direct.num_nodes
+    assert direct.laplacian_eigenvector_pe.is_contiguous()
+    assert torch.allclose(direct.laplacian_eigenvector_pe, general.laplacian_eigenvector_pe[:n], atol=1e-6)
+    assert torch.allclose(direct.laplacian_eigenvector_pe_eigenvalues,
+                          general.laplacian_eigenvector_pe_eigenvalues[:4 * len(connected)], atol=1e-9)
+    tiny = direct.laplacian_eigenvector_pe[direct.ptr[1]:direct.ptr[2]]  # 3 nodes: two zero columns
+    assert torch.all(tiny[:, 2:] == 0) and torch.all(direct.laplacian_eigenvector_pe_eigenvalues[6:8] == 0)
+
+
 def test_disconnected_tiny_and_isolated_follow_the_documented_rules(trained):
     graphs = _mixed_graphs()
     out = trained(graphs[1].clone())  # 9-cycle + 6-path + isolated node; every component is small
