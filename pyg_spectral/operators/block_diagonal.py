@@ -11,9 +11,7 @@ small ones.
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Tuple
 
 import torch
@@ -28,27 +26,6 @@ __all__ = ["BlockDiagonalLaplacian"]
 #: Default bound on a Chebyshev filter's growth per dtype: how far apart the filtered directions may drift
 #: before rounding merges them (the growth within a filter round is what CholeskyQR2 must still resolve).
 MAX_GROWTH = {torch.float64: 1e10, torch.float32: 1e4}
-
-
-_EIGH_POOL: Optional[Tuple[int, ThreadPoolExecutor]] = None  # (owning process, threads)
-
-
-def _batched_eigh(h: Tensor) -> Tuple[Tensor, Tensor]:
-    """``torch.linalg.eigh`` of a batch of small symmetric matrices, the batch split over torch's intra-op
-    thread count: on CPU the small-matrix ``eigh`` runs on one core, matrix after matrix (measured: 100
-    matrices of 17 x 17 in float32, 2.5 ms; split in two, 1.7 ms). Deterministic for a given thread count;
-    LAPACK's results already differ by rounding with the batch they are computed in."""
-    threads = torch.get_num_threads()
-    if h.device.type != "cpu" or threads < 2 or h.size(0) < 8 * threads:
-        return torch.linalg.eigh(h)
-    global _EIGH_POOL
-    if _EIGH_POOL is None or _EIGH_POOL[0] != os.getpid() or _EIGH_POOL[1]._max_workers < threads - 1:
-        # a pool inherited through fork has no threads: make a new one in each process
-        _EIGH_POOL = (os.getpid(), ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="pyg_spectral"))
-    parts = h.tensor_split(threads)
-    futures = [_EIGH_POOL[1].submit(torch.linalg.eigh, part) for part in parts[1:]]
-    results = [torch.linalg.eigh(parts[0])] + [f.result() for f in futures]
-    return torch.cat([w for w, _ in results]), torch.cat([v for _, v in results])
 
 
 class BlockDiagonalLaplacian:
@@ -87,6 +64,8 @@ class BlockDiagonalLaplacian:
     def __init__(self, edge_index: Tensor, num_nodes: int, batch: Tensor, num_graphs: int,
                  edge_weight: Optional[Tensor] = None, dtype: torch.dtype = torch.float64,
                  group_ratio: float = 1.5):
+        if edge_weight is not None and bool((edge_weight < 0).any()):
+            raise ValueError("BlockDiagonalLaplacian needs non-negative edge weights.")
         op = NormalizedLaplacian.from_edge_index(edge_index, edge_weight, num_nodes, dtype=dtype, check=False)
         self.laplacian, self.degree = op.laplacian, op.degree
         self.num_nodes, self.num_graphs, self.dtype = int(num_nodes), int(num_graphs), dtype
@@ -163,9 +142,10 @@ class BlockDiagonalLaplacian:
                                                              check_invariants=False)
         # For rescaling the CSR per graph: each graph's nonzeros (contiguous, in slot order) and its diagonal.
         self._slot_order, self._slot_nnz = slot_order, lengths
-        row = torch.repeat_interleave(torch.arange(offset, device=dev), row_len)
-        self._diagonal_index = torch.nonzero(row == col_p).flatten()
-        self._diagonal_graph = self.padded_graph[row[self._diagonal_index]]
+        # Every node row holds one diagonal entry, 1, and with non-negative weights it is the row's only
+        # positive entry (off the diagonal: -w_ij / sqrt(d_i d_j) <= 0); rows in order, padding rows empty.
+        self._diagonal_index = torch.nonzero(values > 0).flatten()
+        self._diagonal_graph = self.padded_graph[torch.nonzero(self._gather < self.num_nodes).flatten()]
         self._trivial_padded = self.to_padded(self.trivial)
 
     def __repr__(self) -> str:
@@ -298,7 +278,7 @@ class BlockDiagonalLaplacian:
             lviews = self._views(torch.addmm(lbasis, self._padded_laplacian, basis, beta=0.0, out=lbasis))
             h = torch.cat([torch.bmm(first[i].transpose(1, 2), lviews[i]) for i in work])
             h = second.transpose(1, 2) @ h @ second
-            th, y = _batched_eigh(0.5 * (h + h.transpose(1, 2)))
+            th, y = torch.linalg.eigh(0.5 * (h + h.transpose(1, 2)))
             out = self._views(xp)
             for i, c in zip(work, (second @ y).split(counts)):
                 torch.bmm(first[i], c, out=out[i])
