@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from typing import Any, Dict, List, Optional, Union
@@ -564,38 +563,23 @@ class NeuralSpectralEmbedding:
         if minibatch is not None and self.eval_size < n:
             held_out = minibatch.held_out(self.eval_size, self.seed)
 
-        from .training.distributed import DistributedContext, fingerprint, load_checkpoint, save_checkpoint
+        from .training.distributed import DistributedContext, TrainingCheckpoint, fingerprint
 
         run_ctx = ctx if ctx is not None else DistributedContext(0, 1, device)
-        digest = fingerprint(settings) if self.checkpoint is not None else None
-        every = self.checkpoint_every or self.eval_every
-        generator = minibatch.generator if minibatch is not None else None
+        checkpoint = None
         start_step, history0, done = 0, [], False
-        if self.checkpoint is not None and os.path.exists(self.checkpoint):
-            saved = load_checkpoint(self.checkpoint, run_ctx, digest, map_location=device)
-            encoder.load_state_dict(saved["encoder"])
-            opt.load_state_dict(saved["optimizer"])
-            sched.load_state_dict(saved["scheduler"])
-            if ema is not None:
-                ema.load_state_dict(saved["ema"])
-            state = saved["generator_states"][run_ctx.rank]
-            if generator is not None and state is not None:
-                generator.set_state(state.cpu())  # generator states are CPU byte tensors, CUDA ones included
-            start_step, history0, done = int(saved["step"]), list(saved["history"]), bool(saved["converged"])
-        last_saved = [start_step]
+        if self.checkpoint is not None:
+            checkpoint = TrainingCheckpoint(
+                self.checkpoint, run_ctx, fingerprint(settings), self.checkpoint_every or self.eval_every,
+                dict(encoder=encoder, optimizer=opt, scheduler=sched, ema=ema),
+                minibatch.generator if minibatch is not None else None)
+            start_step, history0, done = checkpoint.resume(map_location=device)
 
-        def on_record(record: Dict[str, Any]) -> None:
-            if self.checkpoint is not None:
-                final = record["step"] >= self.max_steps or record["residual"] <= self.tol
-                if final or record["step"] - last_saved[0] >= every:
-                    save_checkpoint(self.checkpoint, run_ctx, {
-                        "settings_digest": digest, "step": record["step"], "history": history_so_far + [record],
-                        "converged": record["residual"] <= self.tol, "encoder": encoder.state_dict(),
-                        "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                        "ema": ema.state_dict() if ema is not None else None,
-                    }, generator)
-                    last_saved[0] = record["step"]
-            history_so_far.append(record)
+        def on_record(record: Dict[str, Any], history: List[Dict[str, Any]]) -> None:
+            if checkpoint is not None:
+                converged = record["residual"] <= self.tol
+                checkpoint.record(record, history, final=converged or record["step"] >= self.max_steps,
+                                  converged=converged)
             if self.callback is None:
                 return
             model = encoder if ema is None else ema.module
@@ -605,8 +589,6 @@ class NeuralSpectralEmbedding:
                     return self._full_outputs(model, x, edge_index)
 
             self.callback(record, outputs)
-
-        history_so_far = list(history0)
 
         def evaluate_here() -> Dict[str, Any]:
             model = encoder if ema is None else ema.module

@@ -62,7 +62,8 @@ from torch import Tensor
 
 __all__ = [
     "DistributedContext", "init_distributed", "current_context", "rank_seed", "check_consistent",
-    "save_checkpoint", "load_checkpoint", "CheckpointError", "DistributedSettingsError", "CHECKPOINT_FORMAT",
+    "save_checkpoint", "load_checkpoint", "TrainingCheckpoint", "CheckpointError", "DistributedSettingsError",
+    "CHECKPOINT_FORMAT",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -234,3 +235,44 @@ def load_checkpoint(path: str, ctx: DistributedContext, settings_digest: str,
         raise CheckpointError(f"{path} was written by {payload.get('world_size')} processes; this run has "
                               f"{ctx.world_size}. Resume with the same number of processes.")
     return payload
+
+
+class TrainingCheckpoint:
+    """The checkpoint of one training run at ``path``: :meth:`resume` restores a run from it, :meth:`record`
+    writes it every ``every`` steps and at the run's last record (collective: call on every rank).
+
+    ``states``: name -> object with ``state_dict`` / ``load_state_dict`` (encoder, optimizer, schedule, EMA;
+    ``None`` entries are saved as ``None``); ``generator``: this rank's sampler generator, if any.
+    """
+
+    def __init__(self, path: str, ctx: DistributedContext, settings_digest: str, every: int,
+                 states: Dict[str, Any], generator: Optional[torch.Generator]):
+        self.path, self.ctx, self.digest, self.every = path, ctx, settings_digest, int(every)
+        self.states, self.generator = states, generator
+        self.last_saved = 0
+
+    def resume(self, map_location: Any = "cpu") -> Tuple[int, List[Dict[str, Any]], bool]:
+        """``(step, history, converged)`` of the saved run, its states loaded; ``(0, [], False)`` if there
+        is no checkpoint file yet."""
+        if not os.path.exists(self.path):
+            return 0, [], False
+        saved = load_checkpoint(self.path, self.ctx, self.digest, map_location=map_location)
+        for name, obj in self.states.items():
+            if obj is not None:
+                obj.load_state_dict(saved[name])
+        state = saved["generator_states"][self.ctx.rank]
+        if self.generator is not None and state is not None:
+            self.generator.set_state(state.cpu())  # generator states are CPU byte tensors, CUDA ones included
+        self.last_saved = int(saved["step"])
+        return self.last_saved, list(saved["history"]), bool(saved["converged"])
+
+    def record(self, record: Dict[str, Any], history: List[Dict[str, Any]], *, final: bool,
+               converged: bool) -> None:
+        """Write the checkpoint if ``every`` steps passed since the last one or the run ends here."""
+        if not final and record["step"] - self.last_saved < self.every:
+            return
+        state = {name: obj.state_dict() if obj is not None else None for name, obj in self.states.items()}
+        save_checkpoint(self.path, self.ctx, dict(state, settings_digest=self.digest, step=record["step"],
+                                                  history=list(history), converged=converged), self.generator)
+        self.last_saved = record["step"]
+

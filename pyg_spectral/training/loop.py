@@ -25,7 +25,7 @@ def train_loop(
     progress: bool = True,
     desc: str = "training",
     lr_fn: Callable[[], float] = lambda: float("nan"),
-    on_record: Optional[Callable[[Dict[str, Any]], None]] = None,
+    on_record: Optional[Callable[[Dict[str, Any], List[Dict[str, Any]]], None]] = None,
     start_step: int = 0,
     history: Optional[List[Dict[str, Any]]] = None,
 ) -> Tuple[List[Dict[str, Any]], int, bool]:
@@ -36,7 +36,8 @@ def train_loop(
     queue up. ``eval_fn`` returns a dict with at least ``"residual"`` (max over
     the returned modes, ``inf`` if not available).
 
-    ``on_record`` (optional) sees each history record as it is made.
+    ``on_record`` (optional) sees each history record as it is made, and the history so far
+    (ending with that record).
 
     ``start_step`` and ``history`` resume a run (from a checkpoint): steps
     ``start_step + 1 .. max_steps`` run, records are appended to ``history``
@@ -65,7 +66,7 @@ def train_loop(
                 record.update(eval_fn())
                 history.append(record)
                 if on_record is not None:
-                    on_record(record)
+                    on_record(record, history)
                 bar.set_postfix(loss=f"{loss:.4g}", residual=f"{record['residual']:.2e}", refresh=False)
                 bar.update(step - bar.n)
                 if record["residual"] <= tol:

@@ -44,3 +44,14 @@ def test_nan_loss_raises_divergence_error():
     with pytest.raises(DivergenceError, match="nan"):
         train_loop(lambda: torch.tensor(math.nan), lambda: {"residual": 1.0},
                    max_steps=10, eval_every=5, tol=0.0, progress=False)
+
+
+def test_on_record_sees_each_record_and_the_history_so_far():
+    seen = []
+    history, _, _ = train_loop(
+        lambda: torch.tensor(1.0), lambda: {"residual": 1.0}, max_steps=30, eval_every=10, tol=0.0,
+        progress=False, on_record=lambda record, so_far: seen.append((record, [r["step"] for r in so_far])),
+        start_step=10, history=[{"step": 10, "time": 0.0, "loss": 1.0, "lr": 0.0, "residual": 1.0}],
+    )
+    assert [(r["step"], steps) for r, steps in seen] == [(20, [10, 20]), (30, [10, 20, 30])]
+    assert seen[-1][0] is history[-1]
