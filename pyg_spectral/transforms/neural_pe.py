@@ -104,9 +104,9 @@ class AddNeuralEigenvectorPE(BaseTransform):
         float64 to converge past float32's ~1e-6; see
         :class:`~pyg_spectral.transforms.inductive.InductivePEModel`). Apply it
         to a whole :class:`~torch_geometric.data.Batch` to encode many graphs
-        at once (``benchmarks/results/pe_throughput.md``: 0.966 mean subspace
-        similarity with the default 24 float32 steps on held-out graphs, 17x
-        the graphs/s of PyG's ``AddLaplacianEigenvectorPE``; 20 steps: 0.940 at 19x).
+        at once (``benchmarks/results/pe_throughput.md``: 0.967 mean subspace
+        similarity with the default 24 float32 steps on held-out graphs, 21.8x
+        the graphs/s of PyG's ``AddLaplacianEigenvectorPE``; 16 steps: 0.923 at 24x).
 
         Example:
             >>> pe = AddNeuralEigenvectorPE.fit(train_graphs, k=8)
