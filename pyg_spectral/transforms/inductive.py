@@ -161,8 +161,10 @@ class InductivePEModel(nn.Module):
         for i, conv in enumerate(self.gnn.convs):
             weight = conv.lin.weight  # [out, in]
             shape = (n, weight.size(0))
-            out = torch.empty(shape, dtype=x.dtype, device=x.device) if i == last else ws.get(f"gcn.hidden{i % 2}", shape,
-                                                                               x.dtype, x.device)
+            if i == last:  # returned to the caller: a tensor of its own
+                out = torch.empty(shape, dtype=x.dtype, device=x.device)
+            else:
+                out = ws.get(f"gcn.hidden{i % 2}", shape, x.dtype, x.device)
             if weight.size(1) < weight.size(0):
                 ax = ws.get("gcn.aggregate", (n, weight.size(1)), x.dtype, x.device)
                 torch.addmm(ax, adjacency, x, beta=0.0, out=ax)
@@ -236,6 +238,11 @@ class InductivePEModel(nn.Module):
         Chebyshev-filtered subspace iteration (:func:`refinement_schedule`; Rayleigh–Ritz after each round,
         or of the forward pass when 0), all in ``dtype``
         (float32: about twice as fast as float64 on CPU, accurate to ~1e-6; float64 to converge further).
+
+        The working blocks (three ``[P, m]`` padded blocks, the GCN's hidden layers) are kept between
+        calls, per thread, so that the next batch does not page-fault them in again (~20% of a batch's
+        time, measured): about 40 MB for batches of 100 graphs of ~500 nodes;
+        ``pyg_spectral._workspace.thread_workspace().clear()`` releases them.
 
         Returns:
             ``(theta, u)``: eigenvalues of :math:`L_{sym}` ``[num_graphs, m]`` ascending (``inf`` past a
