@@ -345,6 +345,7 @@ def plot(results, path):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)  # redrawn after every row: open figures would pile up
 
 
 def main(argv=None):
