@@ -64,8 +64,9 @@ class BlockDiagonalLaplacian:
     def __init__(self, edge_index: Tensor, num_nodes: int, batch: Tensor, num_graphs: int,
                  edge_weight: Optional[Tensor] = None, dtype: torch.dtype = torch.float64,
                  group_ratio: float = 1.5):
-        if edge_weight is not None and bool((edge_weight < 0).any()):
-            raise ValueError("BlockDiagonalLaplacian needs non-negative edge weights.")
+        # NaN fails ``>= 0`` too; the padded layout finds each row's diagonal as its only positive entry
+        if edge_weight is not None and not bool(((edge_weight >= 0) & torch.isfinite(edge_weight)).all()):
+            raise ValueError("BlockDiagonalLaplacian needs finite, non-negative edge weights.")
         op = NormalizedLaplacian.from_edge_index(edge_index, edge_weight, num_nodes, dtype=dtype, check=False)
         self.laplacian, self.degree = op.laplacian, op.degree
         self.num_nodes, self.num_graphs, self.dtype = int(num_nodes), int(num_graphs), dtype

@@ -249,11 +249,11 @@ class AddNeuralEigenvectorPE(BaseTransform):
         rank[order] = torch.arange(order.numel()) - first
         chosen = (rank < k) & torch.isfinite(values)
         eig[graphs[chosen], rank[chosen]] = values[chosen]
-        column = torch.where(chosen, rank, torch.full_like(rank, k))
         if same:
             # One component per graph: each graph's Ritz pairs, ascending, are its k columns in order (the
             # unchosen ones, past a small graph's n - 1, are zero columns of u already).
             return eig, u.to(dtype).contiguous()
+        column = torch.where(chosen, rank, torch.full_like(rank, k))
         pe = torch.zeros(n, k + 1, dtype=dtype)  # last column collects the unused pairs
         if bool(multi.any()):
             count = theta.numel()

@@ -162,8 +162,9 @@ def test_bad_batches_raise():
     b = Batch.from_data_list([Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2)])
     with pytest.raises(ValueError, match="dtypes"):
         BlockDiagonalLaplacian(b.edge_index, b.num_nodes, b.batch, b.num_graphs, dtype=torch.float16)
-    with pytest.raises(ValueError, match="non-negative"):
-        BlockDiagonalLaplacian(b.edge_index, b.num_nodes, b.batch, b.num_graphs, torch.tensor([1.0, -1.0]))
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite, non-negative"):
+            BlockDiagonalLaplacian(b.edge_index, b.num_nodes, b.batch, b.num_graphs, torch.tensor([1.0, bad]))
     # an isolated node has no trivial vector D^{1/2} 1
     b = Batch.from_data_list([Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=3)])
     with pytest.raises(ValueError, match="isolated"):
