@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from . import __version__
+from .version import __version__
 
 OPERATORS = ["laplacian", "adjacency", "lazy_adjacency", "random_walk"]
 
@@ -82,7 +82,7 @@ def atomic_save(out: Path, writer) -> None:
 
 def embed(args: argparse.Namespace) -> int:
     from . import NeuralSpectralEmbedding
-    from ._validation import GraphInputError
+    from .exceptions import GraphInputError
 
     out = Path(args.output)
     if out.suffix not in (".pt", ".npy"):

@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from ._validation import (GraphInputError, check_features, count_components, count_components_csr,
-                          warn_disconnected)
+from .exceptions import ConvergenceWarning, GraphInputError
+from .utils.graph import count_components, count_components_csr, warn_disconnected
+from .utils.validation import check_features
 from .encoders import GNN_MODELS, EmbeddingEncoder, GNNEncoder, MLPEncoder
 from .losses import LOSSES, SpectralLoss, build_loss
 from .operators import OPERATORS, GraphOperator, build_operator
@@ -23,10 +24,6 @@ from .training.minibatch import SAMPLERS, MiniBatchObjective
 __all__ = ["NeuralSpectralEmbedding", "ConvergenceWarning"]
 
 ENCODERS = ("embedding", "mlp", "gnn") + tuple(GNN_MODELS)
-
-
-class ConvergenceWarning(UserWarning):
-    """Training stopped at ``max_steps`` before the residual reached ``tol``."""
 
 
 class NeuralSpectralEmbedding:

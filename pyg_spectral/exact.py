@@ -9,7 +9,7 @@ import scipy.sparse.linalg as sla
 import torch
 from torch_geometric.data import Data
 
-from ._validation import component_nodes
+from .utils.graph import component_nodes
 from .operators import GraphOperator, build_operator
 from .spectrum import fix_signs
 

@@ -32,7 +32,7 @@ from typing import List, Optional
 
 import torch
 
-from . import __version__
+from .version import __version__
 from .cli import CLIError, atomic_save, load_graph
 
 ENCODERS = ["mlp", "gcn", "sage", "gin", "embedding"]
@@ -84,7 +84,7 @@ def load_input(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from . import NeuralSpectralEmbedding
-    from ._validation import GraphInputError
+    from .exceptions import GraphInputError
     from .training.distributed import CheckpointError, DistributedSettingsError, init_distributed
 
     if args.threads is not None:

@@ -208,7 +208,7 @@ def test_embedding_encoder_is_transductive():
 
 
 def test_symmetry_check_on_multigraphs_and_weights():
-    from pyg_spectral._validation import _is_symmetric
+    from pyg_spectral.utils.validation import _is_symmetric
 
     gen = torch.Generator().manual_seed(0)
     for trial in range(20):
@@ -240,7 +240,7 @@ def test_symmetry_check_on_multigraphs_and_weights():
 
 def test_component_labels_same_for_sorted_and_shuffled_edges():
     # Sorted rows take a sort-free CSR path; any order must give the same labels.
-    from pyg_spectral._validation import component_labels
+    from pyg_spectral.utils.graph import component_labels
 
     ei = torch.cat([cycle_graph(7).edge_index, path_graph(5).edge_index + 7, torch.tensor([[13], [14]])], 1)
     ei = torch.cat([ei, ei.flip(0)], 1)

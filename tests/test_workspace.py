@@ -5,8 +5,8 @@ import threading
 
 import torch
 
-from pyg_spectral import _workspace
-from pyg_spectral._workspace import Workspace, thread_workspace
+from pyg_spectral.utils import workspace as _workspace
+from pyg_spectral.utils.workspace import Workspace, thread_workspace
 
 
 def test_buffers_are_reused_and_grown():

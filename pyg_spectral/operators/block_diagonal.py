@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
-from .._workspace import Workspace
+from ..utils.sparse import quiet_csr
+from ..utils.workspace import Workspace
 from .laplacian import NormalizedLaplacian
 
 __all__ = ["BlockDiagonalLaplacian"]
@@ -137,8 +138,7 @@ class BlockDiagonalLaplacian:
         if crow_p[-1] < 2**31 - 1 and offset < 2**31 - 1:
             # int32 indices: the sparse kernel would otherwise convert them at every product (~20% of its time)
             crow_p, col_p = crow_p.to(torch.int32), col_p.to(torch.int32)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        with quiet_csr():
             self._padded_laplacian = torch.sparse_csr_tensor(crow_p, col_p, values, (offset, offset),
                                                              check_invariants=False)
         # For rescaling the CSR per graph: each graph's nonzeros (contiguous, in slot order) and its diagonal.
@@ -187,8 +187,7 @@ class BlockDiagonalLaplacian:
         given per graph (``[B]``)."""
         values = torch.repeat_interleave(-scale[self._slot_order], self._slot_nnz) * self._padded_laplacian.values()
         values[self._diagonal_index] += (scale * (1.0 - shift))[self._diagonal_graph]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        with quiet_csr():
             return torch.sparse_csr_tensor(self._padded_laplacian.crow_indices(),
                                            self._padded_laplacian.col_indices(), values,
                                            self._padded_laplacian.shape, check_invariants=False)
@@ -383,7 +382,7 @@ class BlockDiagonalLaplacian:
         :func:`pyg_spectral.spectrum.fix_signs` graph by graph.
 
         ``workspace``: where the three ``[P, m]`` working blocks come from
-        (:class:`~pyg_spectral._workspace.Workspace`, kept by the caller to reuse them from batch to
+        (:class:`~pyg_spectral.utils.workspace.Workspace`, kept by the caller to reuse them from batch to
         batch; default: fresh blocks).
 
         Returns ``(theta, u)`` as :meth:`rayleigh_ritz`.

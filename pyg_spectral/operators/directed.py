@@ -8,8 +8,9 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import remove_self_loops, scatter
 
-from .._validation import GraphInputError, check_graph
-from .base import _to_csr
+from ..exceptions import GraphInputError
+from ..utils.validation import check_graph
+from ..utils.sparse import quiet_csr, to_csr
 
 __all__ = ["DirectedNormalizedAdjacency"]
 
@@ -49,10 +50,10 @@ class DirectedNormalizedAdjacency:
         inv_in = torch.where(self.in_degree > 0, self.in_degree.clamp_min(1e-300).rsqrt(), torch.zeros_like(w[:1]))
         value = inv_out[edge_index[0]] * w * inv_in[edge_index[1]]
         size = max(self.num_rows, self.num_cols)
-        full = _to_csr(edge_index, value, size)
+        full = to_csr(edge_index, value, size)
         # rectangular CSR views for the two products
         self.matrix = _rect(full, self.num_rows, self.num_cols)
-        self.matrix_t = _rect(_to_csr(edge_index.flip(0), value, size), self.num_cols, self.num_rows)
+        self.matrix_t = _rect(to_csr(edge_index.flip(0), value, size), self.num_cols, self.num_rows)
 
     def matvec(self, g: Tensor) -> Tensor:
         """:math:`K g` for ``g`` of shape ``[num_cols, m]``."""
@@ -82,7 +83,5 @@ def _rect(csr: Tensor, rows: int, cols: int) -> Tensor:
 
     crow, col, val = csr.crow_indices()[: rows + 1], csr.col_indices(), csr.values()
     keep = crow[-1]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+    with quiet_csr():
         return torch.sparse_csr_tensor(crow, col[:keep], val[:keep], (rows, cols))

@@ -28,7 +28,7 @@ class RandomWalk(LaplacianOperator):
     scale, shift = 1.0, 0.0
 
     def __init__(self, laplacian: Tensor, degree: Tensor):
-        from .._validation import GraphInputError
+        from ..exceptions import GraphInputError
 
         if bool((degree <= 0).any()):
             raise GraphInputError(

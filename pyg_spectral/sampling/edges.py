@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
-from .._validation import GraphInputError
+from ..exceptions import GraphInputError
 from ..operators.base import GraphOperator, LaplacianOperator
 from .nodes import draw_categorical
 

@@ -60,6 +60,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ..exceptions import CheckpointError, DistributedSettingsError
+
 __all__ = [
     "DistributedContext", "init_distributed", "current_context", "rank_seed", "check_consistent",
     "save_checkpoint", "load_checkpoint", "TrainingCheckpoint", "CheckpointError", "DistributedSettingsError",
@@ -68,14 +70,6 @@ __all__ = [
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_TIMEOUT_S = 600.0
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used (corrupt, another format, other settings)."""
-
-
-class DistributedSettingsError(ValueError):
-    """Ranks were started with different settings or different graphs."""
 
 
 def rank_seed(seed: int, rank: int) -> int:

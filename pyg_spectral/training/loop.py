@@ -8,11 +8,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from tqdm.auto import tqdm
 
+from ..exceptions import DivergenceError
+
 __all__ = ["train_loop", "DivergenceError"]
-
-
-class DivergenceError(FloatingPointError):
-    """The loss became NaN or infinite."""
 
 
 def train_loop(

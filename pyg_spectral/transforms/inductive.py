@@ -29,7 +29,8 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.utils import degree, scatter, to_torch_csr_tensor
 from tqdm.auto import tqdm
 
-from .._workspace import thread_workspace
+from ..utils.sparse import quiet_csr
+from ..utils.workspace import thread_workspace
 from ..encoders.gnn import GNN_MODELS
 from ..losses.nesting import nesting_masks
 from ..operators import build_operator
@@ -107,16 +108,14 @@ class InductivePEModel(nn.Module):
         :math:`\tilde D = D + I`, self-loops of the input replaced by weight-1 loops as the Laplacian ignores
         them). Given the CSR ``laplacian`` :math:`I - D^{-1/2} A D^{-1/2}` of the same graph and its weighted
         ``degree_``, GCN's matrix is read off its entries (same pattern) instead of being rebuilt."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-            warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        with quiet_csr():
             if self.config["gnn"] != "gcn":
                 return to_torch_csr_tensor(edge_index.flip(0), None, size=(num_nodes, num_nodes))
             if laplacian is None:
-                from ..operators.base import _laplacian_csr
+                from ..utils.sparse import laplacian_csr
 
                 weight = torch.ones(edge_index.size(1), dtype=torch.float32, device=edge_index.device)
-                laplacian, degree_ = _laplacian_csr(edge_index, weight, num_nodes, "sym")
+                laplacian, degree_ = laplacian_csr(edge_index, weight, num_nodes, "sym")
             crow, col, values = laplacian.crow_indices(), laplacian.col_indices(), laplacian.values()
             row = torch.repeat_interleave(torch.arange(num_nodes, device=crow.device), crow.diff())
             d = degree_.to(torch.float32)
@@ -242,7 +241,7 @@ class InductivePEModel(nn.Module):
         The working blocks (three ``[P, m]`` padded blocks, the GCN's hidden layers) are kept between
         calls, per thread, so that the next batch does not page-fault them in again (~20% of a batch's
         time, measured): about 40 MB for batches of 100 graphs of ~500 nodes;
-        ``pyg_spectral._workspace.thread_workspace().clear()`` releases them.
+        ``pyg_spectral.utils.workspace.thread_workspace().clear()`` releases them.
 
         Returns:
             ``(theta, u)``: eigenvalues of :math:`L_{sym}` ``[num_graphs, m]`` ascending (``inf`` past a
@@ -257,7 +256,7 @@ class InductivePEModel(nn.Module):
 
     # ---------------------------------------------------------- persistence
     def save(self, path) -> None:
-        from .. import __version__
+        from ..version import __version__
 
         torch.save({"format": FORMAT_VERSION, "library_version": __version__, "config": self.config,
                     "state_dict": self.state_dict()}, path)

@@ -12,7 +12,8 @@ from torch_geometric.transforms import BaseTransform
 from torch_geometric.transforms.add_positional_encoding import add_node_attr
 from torch_geometric.utils import subgraph, to_undirected
 
-from .._validation import check_graph, component_labels, component_nodes
+from ..utils.graph import component_labels, component_nodes
+from ..utils.validation import check_graph
 from ..estimator import ConvergenceWarning, NeuralSpectralEmbedding
 from ..operators import build_operator
 from ..spectrum import fix_signs

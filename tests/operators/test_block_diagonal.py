@@ -181,7 +181,7 @@ def test_repr(batch):
 
 
 def test_workspace_blocks_give_the_same_result_and_leave_the_input(batch):
-    from pyg_spectral._workspace import Workspace
+    from pyg_spectral.utils.workspace import Workspace
 
     graphs, b, op = batch
     ws = Workspace()

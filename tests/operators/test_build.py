@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pyg_spectral._validation import GraphInputError
+from pyg_spectral.exceptions import GraphInputError
 from pyg_spectral.operators import OPERATORS, PolynomialFilter, build_operator
 
 

@@ -49,7 +49,7 @@ def test_csr_equals_get_laplacian_entry_for_entry(normalization, presorted):
     # kept), which takes the sort-free path.
     from torch_geometric.utils import coalesce, get_laplacian
 
-    from pyg_spectral.operators.base import _laplacian_csr
+    from pyg_spectral.utils.sparse import laplacian_csr
 
     gen = torch.Generator().manual_seed(0)
     src = torch.randint(0, 7, (60,), generator=gen)
@@ -59,7 +59,7 @@ def test_csr_equals_get_laplacian_entry_for_entry(normalization, presorted):
     if presorted:
         edge_index, weight = coalesce(edge_index, weight, num_nodes=8)
         assert bool((edge_index[0] == edge_index[1]).any())
-    csr, degree = _laplacian_csr(edge_index, weight, 8, normalization)
+    csr, degree = laplacian_csr(edge_index, weight, 8, normalization)
     index, value = get_laplacian(edge_index, weight, normalization=normalization, num_nodes=8)
     ref = torch.sparse_coo_tensor(index, value, (8, 8)).coalesce().to_sparse_csr()
     assert torch.equal(csr.crow_indices(), ref.crow_indices())

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch_geometric.utils import to_dense_adj
 
-from pyg_spectral._validation import GraphInputError
+from pyg_spectral.exceptions import GraphInputError
 from pyg_spectral.operators import NormalizedAdjacency, RandomWalk
 
 
