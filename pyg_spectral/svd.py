@@ -1,136 +1,147 @@
-r"""SVD mode: NestedLoRA in SVD form with two free tables (left and right singular functions).
+r"""SVD mode: the top singular triplets of a directed or bipartite graph with two free tables.
 
-For a directed or bipartite graph with :math:`K = D_{out}^{-1/2} A D_{in}^{-1/2}`
-(:class:`~pyg_spectral.operators.DirectedNormalizedAdjacency`), learn
-:math:`f_1..f_m` on the sources and :math:`g_1..g_m` on the targets by
+For :math:`K = D_{out}^{-1/2} A D_{in}^{-1/2}`
+(:class:`~pyg_spectral.operators.DirectedNormalizedAdjacency`), learn :math:`f_1..f_m` on the sources and
+:math:`g_1..g_m` on the targets with NestedLoRA in SVD form
+(:func:`~pyg_spectral.losses.svd.nested_lora_svd_loss`). As in EVD mode the tables start at the minimiser
+inside their random initial spans, train by heavy-ball SGD, and finish with Rayleigh–Ritz for singular
+triplets (:func:`~pyg_spectral.spectrum.svd.ritz_svd`), with residuals
+:math:`\max(\|Kv - \sigma u\|, \|K^\top u - \sigma v\|)`.
 
-.. math::
-    \mathcal L(f, g) = -2 \sum_l v_l\, f_l^\top K g_l + \sum_{l,m} W_{lm}\,
-    (f_l^\top f_m)(g_l^\top g_m),
-
-the masked form of :math:`\sum_i \alpha_i \|K - \sum_{l\le i} f_l g_l^\top\|_F^2`
-(Ryu et al., ICML 2024, SVD form). Its minimisers are :math:`f_l =
-\sqrt{\sigma_l} u_l`, :math:`g_l = \sqrt{\sigma_l} v_l` for the top singular
-triplets, ordered by the nesting. As in EVD mode the tables start at the
-minimiser inside their random initial spans, train by heavy-ball SGD, and
-finish with a Rayleigh–Ritz step for singular triplets (SVD of
-:math:`Q_f^\top K Q_g`, :math:`Q` orthonormal bases of the spans), with
-residuals :math:`\max(\|Kv - \sigma u\|, \|K^\top u - \sigma v\|)`.
+Example:
+    >>> from pyg_spectral.svd import NeuralSpectralSVD
+    >>> from pyg_spectral.datasets import directed_sbm_graph
+    >>> model = NeuralSpectralSVD(4, progress=False).fit(directed_sbm_graph(300, 3, 3000, seed=0))
+    >>> model.singular_values_.shape, bool(model.residuals_.max() <= model.tol)
+    (torch.Size([4]), True)
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+import time
+import warnings
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-from .losses.moments import gram
+from .base import SpectralEstimator
+from .exceptions import ConvergenceWarning
 from .losses.nesting import nesting_masks
+from .losses.svd import nested_lora_svd_loss
 from .operators.directed import DirectedNormalizedAdjacency
-from .spectrum import _signs
+from .spectrum.ritz import column_signs, ritz_start
+from .spectrum.svd import ritz_svd, svd_residuals
 from .training import build_optimizer, train_loop
 
-__all__ = ["fit_svd", "ritz_svd", "nested_lora_svd_loss"]
+__all__ = ["NeuralSpectralSVD", "ritz_svd", "nested_lora_svd_loss"]
 
 
-def nested_lora_svd_loss(f: Tensor, g: Tensor, kg: Tensor, v: Tensor, W: Tensor, sequential: bool) -> Tensor:
-    """The masked LoRA SVD loss (autograd through ``kg = K g``)."""
-    ones_f = torch.ones(f.size(0), dtype=f.dtype, device=f.device)
-    ones_g = torch.ones(g.size(0), dtype=g.dtype, device=g.device)
-    mf = gram(f, ones_f, routed=sequential)
-    mg = gram(g, ones_g, routed=sequential)
-    value_w = torch.ones_like(W) if sequential else W
-    return -2.0 * (v * (f * kg).sum(0)).sum() + (value_w * mf * mg).sum()
+class NeuralSpectralSVD(SpectralEstimator):
+    r"""Learn the top ``num_components`` singular triplets of a directed graph's normalized adjacency.
 
+    Args:
+        num_components: number :math:`k` of triplets.
+        nesting: ``"joint"`` or ``"sequential"``.
+        max_steps, tol, eval_every: stop when the max residual is ``<= tol`` (checked every
+            ``eval_every`` steps) or at ``max_steps``.
+        lr: heavy-ball step (``None``: 0.2); ``optimizer``, ``momentum``, ``lr_schedule`` as in
+            :class:`~pyg_spectral.NeuralSpectralEmbedding` (``"auto"``: SGD, constant).
+        n_oversamples: guard functions (``"auto"``: ``max(8, k // 2)``).
+        device, seed, progress, dtype: as in :class:`~pyg_spectral.NeuralSpectralEmbedding`.
 
-@torch.no_grad()
-def ritz_svd(op: DirectedNormalizedAdjacency, f: Tensor, g: Tensor, rcond: float = 1e-7):
-    """Singular triplets of ``K`` restricted to the spans of ``f`` and ``g``: ``(sigma, U, V)`` (float64)."""
-    qf, rf = torch.linalg.qr(f.double())
-    qg, rg = torch.linalg.qr(g.double())
-    keep_f = rf.diagonal().abs() > rcond * rf.diagonal().abs().max()
-    keep_g = rg.diagonal().abs() > rcond * rg.diagonal().abs().max()
-    qf, qg = qf[:, keep_f], qg[:, keep_g]
-    kqg = op.matvec(qg.to(op.matrix.dtype)).double()
-    ub, s, vbt = torch.linalg.svd(qf.T @ kqg, full_matrices=False)
-    return s, qf @ ub, qg @ vbt.T
+    Bipartite graphs: give ``data.num_rows`` and ``data.num_cols``.
 
+    Attributes:
+        singular_values_ (Tensor): ``[k]`` descending (float64).
+        left_singular_vectors_, right_singular_vectors_ (Tensor): ``[rows, k]``, ``[cols, k]`` unit columns,
+            the largest-magnitude entry of each left vector positive.
+        residuals_, history_, n_iter_, converged_, fit_time_, n_components_learned_, operator_.
+    """
 
-@torch.no_grad()
-def svd_residuals(op: DirectedNormalizedAdjacency, s: Tensor, u: Tensor, v: Tensor) -> Tensor:
-    dt = op.matrix.dtype
-    r1 = (op.matvec(v.to(dt)).double() - u * s).norm(dim=0)
-    r2 = (op.rmatvec(u.to(dt)).double() - v * s).norm(dim=0)
-    return torch.maximum(r1, r2)
+    def __init__(self, num_components: int, nesting: Optional[str] = "joint", max_steps: int = 10000,
+                 tol: float = 1e-4, lr: Optional[float] = None, device: Optional[Union[str, torch.device]] = None,
+                 seed: int = 0, progress: bool = True, *, n_oversamples: Union[int, str] = "auto",
+                 optimizer: str = "auto", momentum: float = 0.9, lr_schedule: str = "auto", eval_every: int = 25,
+                 dtype: torch.dtype = torch.float32):
+        self.num_components, self.nesting, self.max_steps, self.tol = num_components, nesting, max_steps, tol
+        self.lr, self.device, self.seed, self.progress = lr, device, seed, progress
+        self.n_oversamples, self.optimizer, self.momentum = n_oversamples, optimizer, momentum
+        self.lr_schedule, self.eval_every, self.dtype = lr_schedule, eval_every, dtype
 
+    _fitted_attribute = "singular_values_"
 
-def fit_svd(est, data) -> None:
-    """Fit ``est`` (a :class:`~pyg_spectral.NeuralSpectralEmbedding` with ``mode="svd"``) on ``data``."""
-    import time
+    def _operator(self, data, device) -> DirectedNormalizedAdjacency:
+        bipartite = hasattr(data, "num_rows") and hasattr(data, "num_cols")
+        return DirectedNormalizedAdjacency(
+            data.edge_index, getattr(data, "edge_weight", None), getattr(data, "num_rows", data.num_nodes),
+            getattr(data, "num_cols", data.num_nodes), dtype=self.dtype, bipartite=bipartite).to(device)
 
-    start = time.perf_counter()
-    k = est.num_components
-    device = torch.device(est.device) if est.device is not None else data.edge_index.device
-    bipartite = hasattr(data, "num_rows") and hasattr(data, "num_cols")
-    op = DirectedNormalizedAdjacency(data.edge_index, getattr(data, "edge_weight", None),
-                                     getattr(data, "num_rows", data.num_nodes), getattr(data, "num_cols", data.num_nodes),
-                                     dtype=est.dtype, bipartite=bipartite).to(device)
-    if k >= min(op.num_rows, op.num_cols):
-        raise ValueError(f"num_components={k} must be smaller than the number of rows ({op.num_rows}) and "
-                         f"columns ({op.num_cols}).")
-    p = max(8, k // 2) if est.n_oversamples == "auto" else int(est.n_oversamples)
-    m = min(k + p, op.num_rows, op.num_cols)
-    est.n_components_learned_ = m
-    v, W = nesting_masks(m, est.nesting)
-    v, W = v.to(device, est.dtype), W.to(device, est.dtype)
-    gen = torch.Generator().manual_seed(int(est.seed))
-    f0 = torch.randn(op.num_rows, m, generator=gen, dtype=torch.float64)
-    g0 = torch.randn(op.num_cols, m, generator=gen, dtype=torch.float64)
-    s, u, vv = ritz_svd(op, f0.to(device), g0.to(device))  # start at the minimiser in the random spans
-    r = s.numel()
-    root = s.clamp_min(0.01 * float(s.max().clamp_min(1e-12))).sqrt()
-    f0[:, :r], g0[:, :r] = (u * root).cpu(), (vv * root).cpu()
-    F = nn.Parameter(f0.to(device=device, dtype=est.dtype))
-    G = nn.Parameter(g0.to(device=device, dtype=est.dtype))
-    scale = (1.0 / v).detach()
-    F.register_hook(lambda grad: grad * scale)  # same preconditioner as the EVD table (joint nesting)
-    G.register_hook(lambda grad: grad * scale)
-    lr = 0.2 if est.lr is None else est.lr
-    opt, sched = build_optimizer([F, G], "sgd" if est.optimizer == "auto" else est.optimizer, lr,
-                                 "constant" if est.lr_schedule == "auto" else est.lr_schedule, est.max_steps,
-                                 est.momentum)
-    sequential = est.nesting == "sequential"
+    def _initial_tables(self, op: DirectedNormalizedAdjacency, m: int, device) -> Tuple[nn.Parameter, nn.Parameter]:
+        gen = torch.Generator().manual_seed(int(self.seed))
+        f0 = torch.randn(op.num_rows, m, generator=gen, dtype=torch.float64)
+        g0 = torch.randn(op.num_cols, m, generator=gen, dtype=torch.float64)
+        s, u, vv = ritz_svd(op, f0.to(device), g0.to(device))  # start at the minimiser in the random spans
+        r = s.numel()
+        f0[:, :r], g0[:, :r] = ritz_start(u, s).cpu(), ritz_start(vv, s).cpu()
+        return (nn.Parameter(f0.to(device=device, dtype=self.dtype)),
+                nn.Parameter(g0.to(device=device, dtype=self.dtype)))
 
-    def step() -> Tensor:
-        opt.zero_grad(set_to_none=True)
-        loss = nested_lora_svd_loss(F, G, op.matvec(G), v, W, sequential)
-        loss.backward()
-        opt.step()
-        sched.step()
-        return loss.detach()
+    def fit(self, data, y: Any = None) -> "NeuralSpectralSVD":
+        """Learn the singular triplets of ``data``'s graph (``edge_index``, optional ``edge_weight``)."""
+        start = time.perf_counter()
+        k = self.num_components
+        device = torch.device(self.device) if self.device is not None else data.edge_index.device
+        op = self._operator(data, device)
+        if k >= min(op.num_rows, op.num_cols):
+            raise ValueError(f"num_components={k} must be smaller than the number of rows ({op.num_rows}) and "
+                             f"columns ({op.num_cols}).")
+        p = max(8, k // 2) if self.n_oversamples == "auto" else int(self.n_oversamples)
+        m = min(k + p, op.num_rows, op.num_cols)
+        self.n_components_learned_ = m
+        v, W = nesting_masks(m, self.nesting)
+        v, W = v.to(device, self.dtype), W.to(device, self.dtype)
+        F, G = self._initial_tables(op, m, device)
+        scale = (1.0 / v).detach()
+        F.register_hook(lambda grad: grad * scale)  # same preconditioner as the EVD table (joint nesting)
+        G.register_hook(lambda grad: grad * scale)
+        lr = 0.2 if self.lr is None else self.lr
+        opt, sched = build_optimizer([F, G], "sgd" if self.optimizer == "auto" else self.optimizer, lr,
+                                     "constant" if self.lr_schedule == "auto" else self.lr_schedule, self.max_steps,
+                                     self.momentum)
+        sequential = self.nesting == "sequential"
 
-    def evaluate() -> Dict[str, Any]:
+        def step() -> Tensor:
+            opt.zero_grad(set_to_none=True)
+            loss = nested_lora_svd_loss(F, G, op.matvec(G), v, W, sequential)
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss.detach()
+
+        def evaluate() -> Dict[str, Any]:
+            s, u, vv = ritz_svd(op, F.detach(), G.detach())
+            if s.numel() < k:
+                return {"residual": math.inf, "singular_values": s.tolist()}
+            res = svd_residuals(op, s[:k], u[:, :k], vv[:, :k])
+            return {"residual": float(res.max()), "singular_values": s[:k].tolist()}
+
+        self.history_, self.n_iter_, self.converged_ = train_loop(
+            step, evaluate, max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
+            progress=self.progress, desc=f"svd k={k}", lr_fn=lambda: opt.param_groups[0]["lr"])
         s, u, vv = ritz_svd(op, F.detach(), G.detach())
         if s.numel() < k:
-            return {"residual": math.inf, "singular_values": s.tolist()}
-        res = svd_residuals(op, s[:k], u[:, :k], vv[:, :k])
-        return {"residual": float(res.max()), "singular_values": s[:k].tolist()}
-
-    history, steps, converged = train_loop(step, evaluate, max_steps=est.max_steps, eval_every=est.eval_every,
-                                           tol=est.tol, progress=est.progress, desc=f"svd k={k}",
-                                           lr_fn=lambda: opt.param_groups[0]["lr"])
-    s, u, vv = ritz_svd(op, F.detach(), G.detach())
-    if s.numel() < k:
-        raise RuntimeError(f"Only {s.numel()} of the {k} requested singular triplets were learned.")
-    s, u, vv = s[:k], u[:, :k], vv[:, :k]
-    sign = _signs(u)
-    u, vv = u * sign, vv * sign
-    est.operator_ = op
-    est.singular_values_ = s.cpu()
-    est.left_singular_vectors_ = u.to(est.dtype)
-    est.right_singular_vectors_ = vv.to(est.dtype)
-    est.embedding_ = est.left_singular_vectors_
-    est.residuals_ = svd_residuals(op, s, u, vv).cpu()
-    est.history_, est.n_iter_, est.converged_ = history, steps, converged
-    est.fit_time_ = time.perf_counter() - start
+            raise RuntimeError(f"Only {s.numel()} of the {k} requested singular triplets were learned.")
+        s, u, vv = s[:k], u[:, :k], vv[:, :k]
+        sign = column_signs(u)
+        u, vv = u * sign, vv * sign
+        self.operator_ = op
+        self.singular_values_ = s.cpu()
+        self.left_singular_vectors_ = u.to(self.dtype)
+        self.right_singular_vectors_ = vv.to(self.dtype)
+        self.residuals_ = svd_residuals(op, s, u, vv).cpu()
+        self.fit_time_ = time.perf_counter() - start
+        if not self.converged_:
+            warnings.warn(f"Stopped at max_steps={self.max_steps} with max residual "
+                          f"{float(self.residuals_.max()):.2e} > tol={self.tol:g}.", ConvergenceWarning, stacklevel=2)
+        return self

@@ -1,6 +1,9 @@
 """Encoders that parameterise the eigenfunctions; every one outputs ``[n, m]``."""
+from .base import encoder_inputs
+from .build import ENCODERS, build_encoder, encoder_kind, full_outputs
 from .embedding import EmbeddingEncoder
 from .gnn import GNN_MODELS, GNNEncoder, random_node_features
 from .mlp import MLPEncoder
 
-__all__ = ["EmbeddingEncoder", "MLPEncoder", "GNNEncoder", "GNN_MODELS", "random_node_features"]
+__all__ = ["EmbeddingEncoder", "MLPEncoder", "GNNEncoder", "GNN_MODELS", "random_node_features", "ENCODERS",
+           "build_encoder", "encoder_kind", "encoder_inputs", "full_outputs"]

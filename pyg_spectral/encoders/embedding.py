@@ -6,6 +6,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ..spectrum.ritz import rayleigh_ritz, ritz_start
+
 __all__ = ["EmbeddingEncoder"]
 
 
@@ -58,6 +60,8 @@ class EmbeddingEncoder(nn.Module):
         torch.Size([100, 8])
     """
 
+    inputs = "nodes"
+
     def __init__(
         self,
         num_nodes: int,
@@ -95,6 +99,18 @@ class EmbeddingEncoder(nn.Module):
             raise ValueError(f"f must have shape {list(self.weight.shape)}, got {list(f.shape)}.")
         self.weight.copy_(f.to(self.weight.dtype) / self.inv_sqrt_measure.to(self.weight.dtype))
         return self
+
+    @torch.no_grad()
+    def ritz_initialize_(self, op) -> "EmbeddingEncoder":
+        """Move the table to the minimiser of the nested losses inside its current span (one product with
+        ``op`` and an ``m x m`` eigenproblem; see :func:`~pyg_spectral.spectrum.ritz.ritz_start`)."""
+        f = self()
+        theta, coef = rayleigh_ritz(f, op.matvec(f), op.measure)
+        if theta.numel() == 0:
+            return self
+        start = f.detach().double().clone()
+        start[:, :theta.numel()] = ritz_start(f.detach().double() @ coef, theta)
+        return self.set_functions_(start)
 
     def extra_repr(self) -> str:
         return f"num_nodes={self.num_nodes}, out_channels={self.out_channels}"

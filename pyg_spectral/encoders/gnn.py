@@ -49,6 +49,9 @@ class GNNEncoder(nn.Module):
         >>> f = enc(data.x, data.edge_index)
     """
 
+    inputs = "graph"
+    takes_node_ids = True
+
     def __init__(
         self,
         in_channels: int,

@@ -30,6 +30,8 @@ class MLPEncoder(nn.Module):
         >>> f = enc(data.x)
     """
 
+    inputs = "features"
+
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 256, num_layers: int = 3, **kwargs):
         super().__init__()
         kwargs.setdefault("norm", None)

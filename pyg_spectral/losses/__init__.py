@@ -7,6 +7,8 @@ from .lora import NestedLoRALoss
 from .moments import cross, gram
 from .nesting import nesting_masks, prefix_weights
 from .omm import NestedOMMLoss
+from .grouped import GroupedNestedLoRALoss
+from .svd import nested_lora_svd_loss
 
 __all__ = [
     "SpectralLoss",
@@ -20,6 +22,8 @@ __all__ = [
     "gram",
     "cross",
     "split_batch",
+    "nested_lora_svd_loss",
+    "GroupedNestedLoRALoss",
     "LOSSES",
     "build_loss",
 ]

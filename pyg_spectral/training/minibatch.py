@@ -9,28 +9,30 @@ Monte Carlo in ``tests/training/test_minibatch.py``).
 """
 from __future__ import annotations
 
-import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from ..encoders import EmbeddingEncoder, GNNEncoder, MLPEncoder
+from ..encoders.base import encoder_inputs
 from ..operators.base import GraphOperator
 from ..sampling import EdgeSampler, NeighborSubgraphSampler, NodeSampler, OperatorRows
-from ..spectrum import rayleigh_ritz
+from ..spectrum.ritz import ritz_record
+from .objective import Objective
 
 __all__ = ["MiniBatchObjective", "SAMPLERS"]
 
 SAMPLERS = ("node", "edge", "neighbor")
 
 
-class MiniBatchObjective:
+class MiniBatchObjective(Objective):
     r"""Draws batches and evaluates the encoder on them.
 
     Args:
         op: the training operator (one-hop).
-        encoder: :class:`EmbeddingEncoder`, :class:`MLPEncoder` or :class:`GNNEncoder`.
+        encoder: any encoder; how it is evaluated on a batch follows
+            :func:`~pyg_spectral.encoders.base.encoder_inputs` (a table by node ids, an MLP on feature rows,
+            anything else on neighbor-sampled subgraphs).
         x: node features (or ``None``).
         edge_index: the graph's edges (for GNN subgraphs).
         batch_size: rows per step.
@@ -42,6 +44,9 @@ class MiniBatchObjective:
         edge_mode: ``"uniform"`` or ``"weighted"`` edge law.
         generator: random generator on the device.
     """
+
+    #: products of expectations come from independent parts of the batch
+    split = True
 
     def __init__(self, op: GraphOperator, encoder: nn.Module, x: Optional[Tensor], edge_index: Tensor,
                  batch_size: int, sampler: str = "node", num_neighbors: Optional[Sequence[int]] = None,
@@ -56,8 +61,11 @@ class MiniBatchObjective:
         self.train_module: nn.Module = encoder
         self.rows = OperatorRows(op)
         self.subgraphs = None
-        if isinstance(encoder, GNNEncoder):
-            layers = encoder.num_layers
+        self.inputs = encoder_inputs(encoder)
+        if self.inputs == "graph":
+            layers = getattr(encoder, "num_layers", None)
+            if layers is None:  # a user's module: one hop per fan-out given, else two
+                layers = len(num_neighbors) if num_neighbors is not None else 2
             if num_neighbors is None:
                 num_neighbors = [10] * layers
             if len(num_neighbors) != layers:
@@ -72,8 +80,6 @@ class MiniBatchObjective:
                              f"{encoder.__class__.__name__}.")
         elif num_neighbors is not None:
             raise ValueError("num_neighbors applies to GNN encoders only.")
-        elif not isinstance(encoder, (EmbeddingEncoder, MLPEncoder)):
-            raise ValueError("Mini-batch training supports the 'embedding', 'mlp' and GNN encoders.")
         self.nodes = NodeSampler(op.measure, self.batch_size, generator=generator)
         self.edges = EdgeSampler(op, self.batch_size, mode=edge_mode, generator=generator) if sampler == "edge" \
             else None
@@ -82,14 +88,15 @@ class MiniBatchObjective:
     def encode(self, n_id: Tensor, encoder: Optional[nn.Module] = None) -> Tensor:
         """Outputs of the encoder at the nodes ``n_id`` (repeats allowed)."""
         enc = self.encoder if encoder is None else encoder
-        raw = getattr(enc, "module", enc)  # DDP and EMA wrappers keep the encoder in .module
-        if isinstance(raw, EmbeddingEncoder):
+        if self.inputs == "nodes":
             return enc(n_id=n_id)
-        if isinstance(raw, MLPEncoder):
+        if self.inputs == "features":
             return enc(self.x[n_id])
         sub_id, sub_edges, seed_index = self.subgraphs.sample(n_id)
         x = self.x[sub_id] if self.x is not None else None
-        return enc(x, sub_edges, n_id=sub_id, num_nodes=self.op.num_nodes)[seed_index]
+        if getattr(getattr(enc, "module", enc), "takes_node_ids", False):
+            return enc(x, sub_edges, n_id=sub_id, num_nodes=self.op.num_nodes)[seed_index]
+        return enc(x, sub_edges)[seed_index]
 
     def exact_tf(self, n_id: Tensor, encoder: Optional[nn.Module] = None) -> Tensor:
         """``(Tf)[n_id]`` from the outputs at the batch's neighbourhood (no gradient)."""
@@ -127,13 +134,4 @@ class MiniBatchObjective:
         """
         f = self.encode(n_id, encoder).double()
         tf = self.exact_tf(n_id, encoder).double()
-        theta, coef = rayleigh_ritz(f, tf, weight)
-        base = self.op.base
-        if theta.numel() < k:
-            return {"residual": math.inf, "eigenvalues": base.to_original(theta).tolist(), "rank": theta.numel()}
-        theta, coef = theta[:k], coef[:, :k]
-        u, tu = f @ coef, tf @ coef
-        w = weight.double().unsqueeze(-1)
-        res = ((w * (tu - u * theta) ** 2).sum(0) / (w * u * u).sum(0).clamp_min(1e-300)).sqrt() / abs(base.scale)
-        return {"residual": float(res.max()), "eigenvalues": base.to_original(theta).tolist(),
-                "rank": int(theta.numel())}
+        return ritz_record(f, tf, k, self.op.base, weight, sampled=True)

@@ -20,27 +20,27 @@ CPU, accurate to ~1e-6).
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
-from torch_geometric.utils import degree, scatter, to_torch_csr_tensor
-from tqdm.auto import tqdm
+from torch_geometric.utils import degree, to_torch_csr_tensor
 
 from ..utils.sparse import quiet_csr
 from ..utils.workspace import thread_workspace
 from ..encoders.gnn import GNN_MODELS
-from ..losses.nesting import nesting_masks
+from ..losses.grouped import GroupedNestedLoRALoss
 from ..operators import build_operator
 from ..operators.block_diagonal import BlockDiagonalLaplacian
+from ..training.objective import GraphBatchObjective
+from ..training.trainer import Trainer
 
 __all__ = ["InductivePEModel"]
 
 FORMAT_VERSION = 1
 #: Largest Chebyshev degree per refinement round, per dtype: the growth of one round must stay within
-#: what that precision resolves (:data:`~pyg_spectral.operators.block_diagonal.MAX_GROWTH`).
+#: what that precision resolves (:data:`~pyg_spectral.spectrum.growth.MAX_GROWTH`).
 MAX_ROUND_DEGREE = {torch.float64: 16, torch.float32: 10}
 
 
@@ -195,37 +195,18 @@ class InductivePEModel(nn.Module):
             raise ValueError("fit needs at least one training graph.")
         gen = torch.Generator().manual_seed(int(seed))
         loader = DataLoader(graphs, batch_size=batch_graphs, shuffle=True, generator=gen)
-        v, W = nesting_masks(self.num_functions, "joint")
-        v, W = v.float(), W.float()
-        opt = torch.optim.Adam(self.parameters(), lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.01)
-        self.train()
-        self.history_: List[float] = []
-        step = 0
-        with tqdm(total=steps, desc="inductive PE", disable=not progress, leave=False) as bar:
-            while step < steps:
-                for batch in loader:
-                    n = batch.num_nodes
-                    op = build_operator("laplacian", batch.edge_index, None, n)
-                    # fresh random features each step
-                    f = self(batch.edge_index, n, generator=gen, laplacian=op.laplacian, degree_=op.degree)
-                    tf = op.matvec(f)
-                    count = torch.bincount(batch.batch, minlength=batch.num_graphs).float()
-                    rho = (1.0 / count)[batch.batch].unsqueeze(-1)
-                    q = scatter(rho * f * tf, batch.batch, dim=0, dim_size=batch.num_graphs, reduce="sum")
-                    outer = (rho * f).unsqueeze(2) * f.unsqueeze(1)
-                    M = scatter(outer, batch.batch, dim=0, dim_size=batch.num_graphs, reduce="sum")
-                    loss = (-2.0 * (q * v).sum(1) + (W * M * M).sum((1, 2))).mean()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    self.history_.append(float(loss.detach()))
-                    step += 1
-                    bar.update(1)
-                    if step >= steps:
-                        break
-        self.eval()
+
+        def encode(batch) -> Tuple[Tensor, Tensor]:
+            op = build_operator("laplacian", batch.edge_index, None, batch.num_nodes)
+            # fresh random features each step; autograd differentiates through L f
+            f = self(batch.edge_index, batch.num_nodes, generator=gen, laplacian=op.laplacian, degree_=op.degree)
+            return f, op.matvec(f)
+
+        trainer = Trainer(self, optimizer="adam", lr=lr, lr_schedule="cosine", max_steps=steps, eval_every=1,
+                          tol=-math.inf, progress=progress, desc="inductive PE")
+        result = trainer.run(GraphBatchObjective(loader, encode), GroupedNestedLoRALoss(self.num_functions),
+                             lambda model: {"residual": math.inf})  # no evaluation: a fixed budget of steps
+        self.history_: List[float] = [record["loss"] for record in result.history]
         return self
 
     # ------------------------------------------------------------ inference
@@ -251,7 +232,7 @@ class InductivePEModel(nn.Module):
         degree_, rounds = refinement_schedule(refine_steps, dtype)
         op = BlockDiagonalLaplacian(edge_index, num_nodes, batch, num_graphs, edge_weight, dtype=dtype)
         f = self(edge_index, num_nodes, position=op.position, laplacian=op.laplacian, degree_=op.degree)
-        return op.subspace_iteration(f, degree_, rounds, initial_ritz=self.initial_ritz, fix_signs=True,
+        return op.solver.subspace_iteration(f, degree_, rounds, initial_ritz=self.initial_ritz, fix_signs=True,
                                      workspace=thread_workspace())
 
     # ---------------------------------------------------------- persistence

@@ -1,0 +1,71 @@
+"""Encoders by name, and their outputs at every node."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..exceptions import GraphInputError
+from .base import encoder_inputs
+from .embedding import EmbeddingEncoder
+from .gnn import GNN_MODELS, GNNEncoder
+from .mlp import MLPEncoder
+
+__all__ = ["ENCODERS", "encoder_kind", "build_encoder", "full_outputs"]
+
+ENCODERS = ("embedding", "mlp", "gnn") + tuple(GNN_MODELS)
+
+
+def encoder_kind(encoder: Union[str, nn.Module]) -> str:
+    """``"embedding"``, ``"mlp"``, ``"gnn"`` (any GNN name) or ``"module"`` (a user's ``nn.Module``)."""
+    if isinstance(encoder, nn.Module):
+        return "module"
+    return "gnn" if encoder in GNN_MODELS or encoder == "gnn" else encoder
+
+
+def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_nodes: int,
+                  x: Optional[Tensor] = None, measure: Optional[Tensor] = None, seed: int = 0,
+                  encoder_kwargs: Optional[Dict[str, Any]] = None, device=None) -> nn.Module:
+    """The encoder ``encoder`` names (see :data:`ENCODERS`), or the user's module itself, on ``device``.
+
+    Networks are initialised from ``torch.manual_seed(seed)``; GNNs get ``seed`` for their random node
+    features too. ``"mlp"`` needs features ``x``.
+
+    >>> build_encoder("embedding", 4, num_nodes=10)
+    EmbeddingEncoder(num_nodes=10, out_channels=4)
+    """
+    kwargs = dict(encoder_kwargs or {})
+    kind = encoder_kind(encoder)
+    if kind == "module":
+        return encoder.to(device)
+    if kind == "embedding":
+        return EmbeddingEncoder(num_nodes, out_channels, measure=None if measure is None else
+                                measure.detach().cpu().float(), seed=seed, **kwargs).to(device)
+    torch.manual_seed(seed)
+    if kind == "mlp":
+        if x is None:
+            raise GraphInputError("encoder='mlp' needs node features, but data.x is None.")
+        return MLPEncoder(x.size(-1), out_channels, **kwargs).to(device)
+    gnn = encoder if encoder in GNN_MODELS else kwargs.pop("gnn", "gcn")
+    kwargs.setdefault("seed", seed)
+    return GNNEncoder(x.size(-1) if x is not None else 0, out_channels, gnn=gnn, **kwargs).to(device)
+
+
+def full_outputs(encoder: nn.Module, x: Optional[Tensor], edge_index: Optional[Tensor],
+                 chunk: Optional[int] = None) -> Tensor:
+    """The encoder's ``[n, m]`` outputs at every node.
+
+    With ``chunk``, encoders on feature rows (MLPs) run over row chunks, filled into one output in place
+    (no list of chunks plus a copy); message-passing encoders run one full-graph forward pass (activations
+    ``n x hidden`` per layer, as PyG's layer-wise inference).
+    """
+    if chunk is not None and x is not None and encoder_inputs(encoder) == "features":
+        out = None
+        for start in range(0, x.size(0), chunk):
+            part = encoder(x[start:start + chunk])
+            if out is None:
+                out = part.new_empty(x.size(0), part.size(1))
+            out[start:start + part.size(0)] = part
+        return out
+    return encoder(x, edge_index)
