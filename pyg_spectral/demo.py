@@ -19,13 +19,15 @@ import numpy as np
 import torch
 
 from . import NeuralSpectralEmbedding, exact_eigenpairs
+from .cli.common import dataset_name
 from .datasets import BUNDLED_PLANETOID, load_planetoid
 from .metrics import gap_cutoff, mode_cosines, orthogonality_error, subspace_distance
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pyg_spectral.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", default="Cora", choices=BUNDLED_PLANETOID)
+    parser.add_argument("--dataset", default="Cora", type=dataset_name, metavar="{" + ",".join(BUNDLED_PLANETOID) + "}",
+                        help="a bundled graph, any case (default Cora)")
     parser.add_argument("--k", type=int, default=16, help="number of eigenpairs (default 16)")
     parser.add_argument("--operator", default="laplacian",
                         choices=["laplacian", "adjacency", "lazy_adjacency", "random_walk"])

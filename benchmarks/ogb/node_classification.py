@@ -11,9 +11,11 @@ exported with ``pyg_spectral.evaluation.export_ogb_node_dataset`` loads with ``-
 Pipeline: load (OGB's own ``PygNodePropPredDataset``, offline-safe) -> symmetrize (ogbn-arxiv is a directed
 citation graph: edges are made undirected with ``to_undirected``, A + Aᵀ with duplicates merged; an SVD mode for
 the directed graph belongs to the baselines/SVD issue) -> ``NeuralSpectralEmbedding(k)`` (mini-batch with
-``--batch-size``) -> embeddings cached in ``--cache`` under a key of all settings (rerunning resumes from the
-cache) -> linear or MLP probe over ``--seeds`` seeds, scored by ``ogb.nodeproppred.Evaluator`` -> a table
-beside published anchors.
+``--batch-size``) -> embeddings cached in ``--cache`` under a key of every setting that changes the embedding
+and a fingerprint of the graph (node and edge counts, SHA-256 of ``edge_index``, and of ``x`` for feature
+encoders), so another graph never reuses a cached embedding -> linear or MLP probe over ``--seeds`` seeds, scored
+by ``ogb.nodeproppred.Evaluator`` -> a table, with published anchors only when the graph is that dataset (its
+node and edge counts match the published ones; an export of Cora named ogbn-arxiv gets none).
 
 Memory plan (float32; n nodes, E directed edges after symmetrization, m = k + guards learned functions):
 
@@ -43,19 +45,48 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pyg_spectral import NeuralSpectralEmbedding  # noqa: E402
+from pyg_spectral.datasets import BUNDLED_PLANETOID  # noqa: E402
 from pyg_spectral.evaluation import (OGB_NODE_DATASETS, evaluate_embedding, load_ogb_node_dataset,  # noqa: E402
                                      planetoid_split)
+from pyg_spectral.utils.io import atomic_save, safe_torch_load  # noqa: E402
 
-# Published test accuracies (OGB leaderboard; Neural Eigenmap from its authors' log).
+# Published test accuracies (OGB leaderboard; Neural Eigenmap from its authors' log), with the node and (directed,
+# as released) edge counts of the graph they were measured on.
 ANCHORS = {
-    "ogbn-arxiv": [("MLP", 55.50), ("node2vec", 70.07), ("GCN", 71.74)],
-    "ogbn-products": [("MLP", 61.06), ("node2vec", 72.49), ("GCN (full-batch)", 75.64),
-                      ("Neural Eigenmap, linear probe", 78.33)],
+    "ogbn-arxiv": ((169343, 1166243), [("MLP", 55.50), ("node2vec", 70.07), ("GCN", 71.74)]),
+    "ogbn-products": ((2449029, 61859140), [("MLP", 61.06), ("node2vec", 72.49), ("GCN (full-batch)", 75.64),
+                                            ("Neural Eigenmap, linear probe", 78.33)]),
 }
+#: settings that do not change the learned embedding (probe, reporting, paths)
+NOT_IN_CACHE_KEY = ("seeds", "probe", "with_features", "cache", "output")
+
+
+def anchors_for(name, data):
+    """Published rows for ``name``, only if ``data`` is that graph (as released, before symmetrization)."""
+    if name not in ANCHORS:
+        return []
+    (num_nodes, num_edges), rows = ANCHORS[name]
+    return rows if (data.num_nodes, data.edge_index.size(1)) == (num_nodes, num_edges) else []
+
+
+def graph_fingerprint(data, with_features):
+    """Node and edge counts and SHA-256 digests of the graph (and of the features when the encoder reads them)."""
+    def digest(t):
+        return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+    fp = {"num_nodes": int(data.num_nodes), "num_edges": int(data.edge_index.size(1)),
+          "edge_index": digest(data.edge_index)}
+    if getattr(data, "edge_weight", None) is not None:
+        fp["edge_weight"] = digest(data.edge_weight)
+    if with_features and getattr(data, "x", None) is not None:
+        fp["x"] = digest(data.x)
+    return fp
 
 
 def load(args):
-    if args.dataset in ("Cora", "CiteSeer"):
+    planetoid = {name.lower(): name for name in BUNDLED_PLANETOID}
+    if args.dataset.lower() in planetoid:
+        args.dataset = planetoid[args.dataset.lower()]
         from pyg_spectral.datasets import load_planetoid
 
         data = load_planetoid(args.dataset, root=args.root)[0]
@@ -69,14 +100,21 @@ def load(args):
     return load_ogb_node_dataset(args.dataset, root=args.root)
 
 
+def cache_key(data, args):
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_CACHE_KEY}
+    settings["graph"] = graph_fingerprint(data, with_features=args.encoder != "embedding")
+    return settings, hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def embedding(data, args):
-    settings = {k: getattr(args, k) for k in ("dataset", "k", "encoder", "operator", "batch_size", "max_steps",
-                                              "tol", "seed")}
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    settings, key = cache_key(data, args)
     path = Path(args.cache) / f"{args.dataset}_{key}.pt"
     if path.exists():
+        cached = safe_torch_load(path, mmap=True)
+        if not isinstance(cached, dict) or cached.get("settings") != settings:
+            raise SystemExit(f"{path} does not hold the embedding of these settings and this graph; delete it")
         print(f"using cached embedding {path}")
-        return torch.load(path)["embedding"], path
+        return cached["embedding"], path
     model = NeuralSpectralEmbedding(args.k, operator=args.operator, encoder=args.encoder, device=args.device,
                                     seed=args.seed, max_steps=args.max_steps, tol=args.tol,
                                     batch_size=args.batch_size, symmetrize=True)
@@ -84,16 +122,14 @@ def embedding(data, args):
     emb = model.fit_transform(data).cpu()
     print(f"learned {args.k} eigenvectors in {time.perf_counter() - t:.1f} s, max residual "
           f"{float(model.residuals_.max()):.1e}, {model.n_iter_} steps")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"embedding": emb, "eigenvalues": model.eigenvalues_, "settings": settings}, tmp)
-    tmp.replace(path)
+    payload = {"embedding": emb, "eigenvalues": model.eigenvalues_, "settings": settings}
+    atomic_save(path, lambda tmp: torch.save(payload, tmp))
     return emb, path
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", default="ogbn-arxiv")
+    p.add_argument("--dataset", default="ogbn-arxiv", help="an OGB node dataset, or Cora / CiteSeer (any case)")
     p.add_argument("--root", default="dataset", help="OGB/Planetoid data folder")
     p.add_argument("--meta-dict", default=None, help="JSON meta_dict of an exported OGB-format dataset")
     p.add_argument("--k", type=int, default=128)
@@ -112,6 +148,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     data, split, evaluator = load(args)
+    anchors = anchors_for(args.dataset, data)
     if data.edge_index is not None:
         data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
     emb, path = embedding(data, args)
@@ -121,7 +158,7 @@ def main(argv=None):
     rows = [f"| spectral k={args.k} ({args.encoder}{' + features' if feats is not None else ''}), "
             f"{args.probe} probe | {100 * res.valid_mean:.2f} ± {100 * res.valid_std:.2f} | "
             f"{100 * res.test_mean:.2f} ± {100 * res.test_std:.2f} | {res.num_params} |"]
-    rows += [f"| {name} (published) | - | {acc:.2f} | - |" for name, acc in ANCHORS.get(args.dataset, [])]
+    rows += [f"| {name} (published) | - | {acc:.2f} | - |" for name, acc in anchors]
     table = "\n".join(["| method | valid | test | #params (probe) |", "|---|---|---|---|"] + rows)
     print(table)
     out = Path(args.output or f"outputs/{args.dataset}_probe.md")

@@ -1,5 +1,5 @@
 """Data sets: bundled Planetoid graphs, edge-list files, closed-form graphs."""
-from .io import read_edge_list
+from .io import read_edge_list, read_npz, read_torch_data
 from .planetoid import BUNDLED_PLANETOID, default_cache_dir, load_planetoid
 from .synthetic import (cycle_graph, directed_sbm_graph, grid_graph, laplacian_spectrum, path_eigenvectors, path_graph,
                         planted_partition_graph, random_geometric_graph, sbm_graph)
@@ -9,6 +9,8 @@ __all__ = [
     "BUNDLED_PLANETOID",
     "default_cache_dir",
     "read_edge_list",
+    "read_npz",
+    "read_torch_data",
     "path_graph",
     "sbm_graph",
     "directed_sbm_graph",

@@ -34,17 +34,8 @@ but scales in neither memory nor communication.
 
 Checkpoints
 -----------
-:func:`save_checkpoint` writes (rank 0 only, to a temporary file then
-``os.replace``) the encoder, optimizer, schedule and EMA states, the history,
-the step, and the random state of *every* rank's sampler (gathered first), so
-a resumed run continues bit for bit where the checkpoint was taken. The
-checkpoint records the settings it was made with; :func:`load_checkpoint`
-refuses a checkpoint from other settings or another world size. Bit-exact
-resumption holds for the samplers that draw from the per-rank generator (node,
-edge, and the pure-torch neighbor sampler); PyG's compiled neighbor sampler
-(``sampler_backend="pyg"``) draws from torch's global generator, which is
-reseeded per rank but not checkpointed, so a resumed run is then equivalent in
-law, not bit for bit.
+:mod:`pyg_spectral.training.checkpoint` (re-exported here): rank 0 writes every rank's sampler state
+with the encoder, optimizer, schedule and EMA states, so a resumed run continues bit for bit.
 """
 from __future__ import annotations
 
@@ -52,7 +43,6 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -61,14 +51,14 @@ import torch.distributed as dist
 from torch import Tensor
 
 from ..exceptions import CheckpointError, DistributedSettingsError
+from .checkpoint import CHECKPOINT_FORMAT, TrainingCheckpoint, load_checkpoint, save_checkpoint
 
 __all__ = [
     "DistributedContext", "init_distributed", "current_context", "rank_seed", "check_consistent",
     "save_checkpoint", "load_checkpoint", "TrainingCheckpoint", "CheckpointError", "DistributedSettingsError",
-    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_FORMAT", "fingerprint",
 ]
 
-CHECKPOINT_FORMAT = 1
 DEFAULT_TIMEOUT_S = 600.0
 
 
@@ -187,86 +177,3 @@ def check_consistent(ctx: DistributedContext, settings: Dict[str, Any]) -> None:
     if diffs:
         raise DistributedSettingsError("Ranks disagree on their settings (start every rank with the same "
                                        "arguments and graph): " + "; ".join(diffs[:8]))
-
-
-# ---------------------------------------------------------------- checkpoints
-def save_checkpoint(path: str, ctx: DistributedContext, state: Dict[str, Any],
-                    generator: Optional[torch.Generator]) -> None:
-    """Gather every rank's sampler state, then write ``state`` atomically from rank 0 (collective)."""
-    gen_state = generator.get_state().cpu() if generator is not None else None
-    gen_states = ctx.all_gather_object(gen_state)
-    if not ctx.is_main:
-        return
-    payload = dict(state, format=CHECKPOINT_FORMAT, world_size=ctx.world_size, generator_states=gen_states)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def load_checkpoint(path: str, ctx: DistributedContext, settings_digest: str,
-                    map_location: Any = "cpu") -> Dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` and check it fits this run."""
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:
-        raise CheckpointError(f"Cannot read checkpoint {path}: {exc.__class__.__name__}: "
-                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a pyg_spectral checkpoint of format {CHECKPOINT_FORMAT}.")
-    if payload.get("settings_digest") != settings_digest:
-        raise CheckpointError(
-            f"{path} was written with other settings (digest {payload.get('settings_digest')} != {settings_digest}); "
-            "delete it, pass another checkpoint path, or use the original settings."
-        )
-    if payload.get("world_size") != ctx.world_size:
-        raise CheckpointError(f"{path} was written by {payload.get('world_size')} processes; this run has "
-                              f"{ctx.world_size}. Resume with the same number of processes.")
-    return payload
-
-
-class TrainingCheckpoint:
-    """The checkpoint of one training run at ``path``: :meth:`resume` restores a run from it, :meth:`record`
-    writes it every ``every`` steps and at the run's last record (collective: call on every rank).
-
-    ``states``: name -> object with ``state_dict`` / ``load_state_dict`` (encoder, optimizer, schedule, EMA;
-    ``None`` entries are saved as ``None``); ``generator``: this rank's sampler generator, if any.
-    """
-
-    def __init__(self, path: str, ctx: DistributedContext, settings_digest: str, every: int,
-                 states: Dict[str, Any], generator: Optional[torch.Generator]):
-        self.path, self.ctx, self.digest, self.every = path, ctx, settings_digest, int(every)
-        self.states, self.generator = states, generator
-        self.last_saved = 0
-
-    def resume(self, map_location: Any = "cpu") -> Tuple[int, List[Dict[str, Any]], bool]:
-        """``(step, history, converged)`` of the saved run, its states loaded; ``(0, [], False)`` if there
-        is no checkpoint file yet."""
-        if not os.path.exists(self.path):
-            return 0, [], False
-        saved = load_checkpoint(self.path, self.ctx, self.digest, map_location=map_location)
-        for name, obj in self.states.items():
-            if obj is not None:
-                obj.load_state_dict(saved[name])
-        state = saved["generator_states"][self.ctx.rank]
-        if self.generator is not None and state is not None:
-            self.generator.set_state(state.cpu())  # generator states are CPU byte tensors, CUDA ones included
-        self.last_saved = int(saved["step"])
-        return self.last_saved, list(saved["history"]), bool(saved["converged"])
-
-    def record(self, record: Dict[str, Any], history: List[Dict[str, Any]], *, final: bool,
-               converged: bool) -> None:
-        """Write the checkpoint if ``every`` steps passed since the last one or the run ends here."""
-        if not final and record["step"] - self.last_saved < self.every:
-            return
-        state = {name: obj.state_dict() if obj is not None else None for name, obj in self.states.items()}
-        save_checkpoint(self.path, self.ctx, dict(state, settings_digest=self.digest, step=record["step"],
-                                                  history=list(history), converged=converged), self.generator)
-        self.last_saved = record["step"]
-

@@ -86,3 +86,37 @@ def test_export_rejects_out_of_range_split(tmp_path):
 
 def test_evaluator_for_real_names():
     assert make_evaluator("ogbn-arxiv").eval_metric == "acc"
+
+
+# ---------------------------------------------------------------- safety and real-name exports
+@pytest.mark.parametrize("kind", ["zip", "legacy", "raw_pickle"])
+def test_crafted_processed_file_runs_no_code(exported, tmp_path, kind):
+    from tests._malicious import write_malicious
+
+    data, _ = exported
+    meta = export_ogb_node_dataset(data, str(tmp_path), "pygs-evil", planetoid_split(data))
+    os.makedirs(os.path.join(meta["dir_path"], "processed"))
+    marker = tmp_path / "PWNED"
+    write_malicious(__import__("pathlib").Path(meta["dir_path"]) / "processed" / "geometric_data_processed.pt",
+                    kind, marker)
+    with pytest.raises(ValueError, match="refusing to load"):
+        load_ogb_node_dataset("pygs-evil", meta_dict=meta)
+    assert not marker.exists()
+
+
+def test_export_under_the_arxiv_name_loads_without_meta_dict(tmp_path):
+    data = load_planetoid("Cora")[0]
+    meta = export_ogb_node_dataset(data, str(tmp_path), "ogbn-arxiv", planetoid_split(data))
+    assert meta["split"] == "time" and meta["additional node files"] == "node_year"
+    assert os.path.exists(os.path.join(meta["dir_path"], "raw", "node_year.csv.gz"))
+    loaded, split, evaluator = load_ogb_node_dataset("ogbn-arxiv", root=str(tmp_path))
+    assert torch.equal(loaded.edge_index, data.edge_index) and torch.equal(loaded.y.view(-1), data.y)
+    assert torch.equal(loaded.node_year.view(-1), torch.full((data.num_nodes,), -1))
+    assert torch.equal(split["test"], data.test_mask.nonzero().view(-1))
+    assert evaluator.eval_metric == "acc"
+
+
+def test_export_under_a_binary_real_name_is_refused(tmp_path):
+    data = load_planetoid("Cora")[0]
+    with pytest.raises(ValueError, match="binary"):
+        export_ogb_node_dataset(data, str(tmp_path), "ogbn-papers100M", planetoid_split(data))

@@ -184,56 +184,10 @@ def test_train_cli_on_two_processes_with_a_gnn(graph, tmp_path):
     assert torch.isfinite(saved["eigenvectors"]).all() and saved["steps"] == 40
     # the output is not overwritten without --force (checked by every rank before they meet)
     proc = torchrun(args)
-    assert proc.returncode != 0 and "exists; pass --force" in proc.stderr
+    assert proc.returncode != 0 and proc.stderr.count("exists; pass --force") == 1  # printed by rank 0 only
 
 
 # ------------------------------------------------------------- one process
-def test_checkpoint_resume_is_bit_exact_in_one_process(graph, tmp_path):
-    data, _ = graph
-    kwargs = dict(MLP_KWARGS, batch_size=128, max_steps=300, progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        plain = NeuralSpectralEmbedding(K, **kwargs).fit(data)
-
-        class Stop(Exception):
-            pass
-
-        def stop_at_200(record, outputs):
-            if record["step"] == 200:
-                raise Stop
-
-        ckpt = tmp_path / "one.pt"
-        with pytest.raises(Stop):
-            NeuralSpectralEmbedding(K, checkpoint=str(ckpt), callback=stop_at_200, **kwargs).fit(data)
-        resumed = NeuralSpectralEmbedding(K, checkpoint=str(ckpt), **kwargs).fit(data)
-    assert torch.equal(resumed.embedding_, plain.embedding_)
-    assert [h["step"] for h in resumed.history_] == [50, 100, 150, 200, 250, 300]
-    # a finished checkpoint returns at once with the same result
-    again = NeuralSpectralEmbedding(K, checkpoint=str(ckpt), **kwargs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        again.fit(data)
-    assert torch.equal(again.embedding_, plain.embedding_)
-
-
-def test_checkpoint_from_other_settings_or_corrupt_is_refused(graph, tmp_path):
-    data, _ = graph
-    kwargs = dict(MLP_KWARGS, batch_size=128, max_steps=50, progress=False)
-    ckpt = tmp_path / "c.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        NeuralSpectralEmbedding(K, checkpoint=str(ckpt), **kwargs).fit(data)
-        with pytest.raises(CheckpointError, match="other settings"):
-            NeuralSpectralEmbedding(K, checkpoint=str(ckpt), **dict(kwargs, lr=2e-2)).fit(data)
-        other = data.clone()
-        other.x = other.x + 1.0
-        with pytest.raises(CheckpointError, match="other settings"):
-            NeuralSpectralEmbedding(K, checkpoint=str(ckpt), **kwargs).fit(other)
-        ckpt.write_bytes(b"not a checkpoint")
-        with pytest.raises(CheckpointError, match="Cannot read checkpoint"):
-            NeuralSpectralEmbedding(K, checkpoint=str(ckpt), **kwargs).fit(data)
-
-
 def test_distributed_true_without_a_process_group_is_an_error(graph):
     with pytest.raises(RuntimeError, match="no torch.distributed process group"):
         NeuralSpectralEmbedding(K, distributed=True, progress=False, **MLP_KWARGS).fit(graph[0])
