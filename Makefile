@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyg_spectral_installed
 
-.PHONY: demo test test-extras install clean
+.PHONY: demo test test-fast test-extras install clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (accuracy runs on real graphs): a few minutes.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 # The compiled extras ([scatter], [sparse]) are source-only on PyPI: they build against the installed torch
 # (no build isolation), ~7 min (torch-scatter) and ~20 min (torch-sparse) on 2 cores. They live in their own

@@ -8,6 +8,8 @@ from typing import Callable, Optional
 
 from torch_geometric.datasets import Planetoid
 
+from ..utils.io import pyg_safe_globals, safe_torch_load
+
 __all__ = ["load_planetoid", "BUNDLED_PLANETOID", "default_cache_dir", "bundled_raw_dir"]
 
 #: Planetoid data sets whose raw files ship inside the package (MIT licence, see planetoid_raw/LICENSE)
@@ -61,4 +63,10 @@ def load_planetoid(
                 tmp = dst.with_suffix(dst.suffix + ".tmp")
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, dst)
-    return Planetoid(str(root_path), canonical, transform=transform, pre_transform=pre_transform, **kwargs)
+    # PyG reads its processed cache with torch.load and falls back to weights_only=False when that fails:
+    # check the cache safely first, and load it with the PyG classes allowed, so nothing falls back.
+    processed = root_path / canonical / "processed" / "data.pt"
+    if processed.exists():
+        safe_torch_load(processed)
+    with pyg_safe_globals():
+        return Planetoid(str(root_path), canonical, transform=transform, pre_transform=pre_transform, **kwargs)

@@ -45,8 +45,11 @@ class GNNEncoder(nn.Module):
         **kwargs: passed to the PyG model.
 
     Example:
-        >>> enc = GNNEncoder(data.num_features, 8, gnn="gcn")
-        >>> f = enc(data.x, data.edge_index)
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> data = cycle_graph(10)
+        >>> enc = GNNEncoder(0, 8, gnn="gcn")        # no features: random ones only
+        >>> enc(None, data.edge_index, num_nodes=10).shape
+        torch.Size([10, 8])
     """
 
     inputs = "graph"

@@ -26,8 +26,9 @@ class MLPEncoder(nn.Module):
             (``act``, ``norm``, ``dropout``...).
 
     Example:
-        >>> enc = MLPEncoder(data.num_features, 8)
-        >>> f = enc(data.x)
+        >>> import torch
+        >>> MLPEncoder(5, 8)(torch.randn(10, 5)).shape
+        torch.Size([10, 8])
     """
 
     inputs = "features"

@@ -80,12 +80,18 @@ class NestedLoRALoss(SpectralLoss):
     objective; only the gradient is nested.
 
     Example:
-        >>> loss_fn = NestedLoRALoss(8, nesting="joint")
-        >>> f = encoder(x)                       # [n, 8]
+        >>> import torch
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> from pyg_spectral.operators import build_operator
+        >>> op = build_operator("laplacian", cycle_graph(8).edge_index, num_nodes=8, dtype=torch.float64)
+        >>> loss_fn = NestedLoRALoss(3, nesting="joint").double()
+        >>> f = torch.randn(8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
         >>> with torch.no_grad():
-        ...     tf = op.matvec(f)
+        ...     tf = op.matvec(f)                # the custom gradient needs T f without gradient
         >>> loss = loss_fn(f, tf, weight=op.measure)
         >>> loss.backward()
+        >>> f.grad.shape
+        torch.Size([8, 3])
     """
 
     def forward(self, f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, split: bool = False) -> Tensor:

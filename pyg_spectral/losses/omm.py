@@ -77,9 +77,15 @@ class NestedOMMLoss(SpectralLoss):
     from an independent part of the batch (2 parts for order 1, 4 for order 2).
 
     Example:
-        >>> loss_fn = NestedOMMLoss(8, order=1)
+        >>> import torch
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> from pyg_spectral.operators import build_operator
+        >>> op = build_operator("laplacian", cycle_graph(8).edge_index, num_nodes=8, dtype=torch.float64)
+        >>> loss_fn = NestedOMMLoss(3, order=1).double()
         >>> loss_fn.check_operator(op)           # raises on non-PSD operators
-        >>> loss = loss_fn(f, tf, weight=op.measure)
+        >>> f = torch.randn(8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        >>> bool(torch.isfinite(loss_fn(f, op.matvec(f), weight=op.measure)))
+        True
     """
 
     psd_required = True

@@ -49,11 +49,14 @@ class BlockDiagonalLaplacian:
             more padding).
 
     Example:
+        >>> import torch
         >>> from torch_geometric.data import Batch
-        >>> b = Batch.from_data_list(graphs)
+        >>> from pyg_spectral.datasets import cycle_graph, path_graph
+        >>> b = Batch.from_data_list([cycle_graph(6), path_graph(5)])
         >>> op = BlockDiagonalLaplacian(b.edge_index, b.num_nodes, b.batch, b.num_graphs)
-        >>> theta, u = op.subspace_iteration(torch.randn(b.num_nodes, 16, dtype=torch.float64),
-        ...                                  degree=16, rounds=2)
+        >>> x = op.degree.double().sqrt().unsqueeze(-1)             # D^{1/2} 1: the trivial direction of each graph...
+        >>> float(op.deflate(x).abs().max()) < 1e-12                  # ...is removed graph by graph
+        True
     """
 
     def __init__(self, edge_index: Tensor, num_nodes: int, batch: Tensor, num_graphs: int,

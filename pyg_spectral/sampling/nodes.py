@@ -48,8 +48,11 @@ class NodeSampler:
         generator: a ``torch.Generator`` on the measure's device.
 
     Example:
-        >>> sampler = NodeSampler(op.measure, batch_size=1024)
-        >>> n_id, weight = sampler.sample()
+        >>> import torch
+        >>> measure = torch.full((100,), 0.01)
+        >>> n_id, weight = NodeSampler(measure, batch_size=32, generator=torch.Generator().manual_seed(0)).sample()
+        >>> n_id.shape, float(weight.sum())      # importance weights average to the measure's expectation
+        (torch.Size([32]), 1.0)
     """
 
     def __init__(self, measure: Tensor, batch_size: int, proposal: Union[str, Tensor] = "measure",

@@ -32,9 +32,15 @@ class OperatorRows:
     further than one hop and are full-batch only.
 
     Example:
-        >>> rows = OperatorRows(op)
-        >>> u_id, apply = rows.neighbourhood(n_id)
-        >>> tf = apply(encoder_at(u_id))        # [B, m] = (T f)[n_id]
+        >>> import torch
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> from pyg_spectral.operators import build_operator
+        >>> op = build_operator("laplacian", cycle_graph(8).edge_index, num_nodes=8, dtype=torch.float64)
+        >>> f = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        >>> n_id = torch.tensor([0, 5])
+        >>> u_id, apply = OperatorRows(op).neighbourhood(n_id)
+        >>> bool(torch.allclose(apply(f[u_id]), op.matvec(f)[n_id]))   # (T f)[n_id] from f on the neighbourhood
+        True
     """
 
     def __init__(self, op: GraphOperator):

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch_geometric.loader import DataLoader
 from torch_geometric.utils import degree, to_torch_csr_tensor
 
+from ..utils.io import safe_torch_load
 from ..utils.sparse import quiet_csr
 from ..utils.workspace import thread_workspace
 from ..encoders.gnn import GNN_MODELS
@@ -80,8 +81,13 @@ class InductivePEModel(nn.Module):
         seed: seed of the random features used at inference.
 
     Example:
-        >>> model = InductivePEModel(k=8).fit(train_graphs, steps=2000)
+        >>> from torch_geometric.data import Batch
+        >>> from pyg_spectral.datasets import cycle_graph, grid_graph
+        >>> model = InductivePEModel(k=2).fit([cycle_graph(n) for n in range(8, 30)], steps=20, progress=False)
+        >>> b = Batch.from_data_list([cycle_graph(12), grid_graph(3, 4)])
         >>> theta, u = model.encode(b.edge_index, None, b.num_nodes, b.batch, b.num_graphs, refine_steps=24)
+        >>> round(float(theta[0, 0]), 5)         # C_12's Fiedler value 1 - cos(pi / 6)
+        0.13397
     """
 
     #: Rayleigh–Ritz before the first filter (see ``BlockDiagonalLaplacian.subspace_iteration``): not for a
@@ -244,7 +250,7 @@ class InductivePEModel(nn.Module):
 
     @classmethod
     def load(cls, path) -> "InductivePEModel":
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = safe_torch_load(path, allow_pyg=False)  # tensors and plain containers only: nothing runs
         if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
             raise ValueError(f"{path} is not a saved pyg_spectral PE model.")
         if blob.get("format") != FORMAT_VERSION:
