@@ -15,7 +15,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import BaseTransform
 from torch_geometric.transforms.add_positional_encoding import add_node_attr
 from torch_geometric.utils import is_undirected as _pyg_is_undirected
-from torch_geometric.utils import scatter, subgraph, to_undirected
+from torch_geometric.utils import coalesce, scatter, subgraph
 
 from ..estimator import NeuralSpectralEmbedding
 from ..exceptions import ConvergenceWarning, GraphInputError
@@ -128,8 +128,9 @@ class AddNeuralEigenvectorPE(BaseTransform):
       attributes are registered in the batch's slice dictionaries). See
       :func:`precompute_pe` for whole datasets.
     * **Directed input**: ``is_undirected=False`` (PyG's default)
-      symmetrizes with :func:`~torch_geometric.utils.to_undirected` (PyG runs
-      a non-symmetric solver on the raw Laplacian instead); with
+      symmetrizes, :math:`A \to (A + A^\top)/2` (an undirected graph,
+      duplicate edges included, comes out unchanged; PyG runs a
+      non-symmetric solver on the raw Laplacian instead); with
       ``is_undirected=True`` a directed graph raises a
       :class:`~pyg_spectral.exceptions.GraphInputError` (PyG's ``eigh``
       silently reads one triangle).
@@ -333,12 +334,14 @@ class AddNeuralEigenvectorPE(BaseTransform):
             if edge_index.numel() and not _pyg_is_undirected(edge_index, edge_weight, num_nodes=n):
                 raise GraphInputError(
                     "AddNeuralEigenvectorPE(is_undirected=True) got a directed graph (edge_index/edge_weight is "
-                    "not symmetric). Pass is_undirected=False (PyG's default) to symmetrize it with "
-                    "torch_geometric.utils.to_undirected first.")
-        elif edge_weight is None:
-            edge_index = to_undirected(edge_index, num_nodes=n)
+                    "not symmetric). Pass is_undirected=False (PyG's default) to symmetrize it first "
+                    "(A -> (A + A^T) / 2).")
         else:
-            edge_index, edge_weight = to_undirected(edge_index, edge_weight, num_nodes=n, reduce="mean")
+            # (A + A^T) / 2: an undirected graph comes out unchanged, duplicate edges included (PyG sums
+            # them, as the operator does; to_undirected would merge them)
+            weight = torch.ones(edge_index.size(1), device=edge_index.device) if edge_weight is None else edge_weight
+            edge_index, edge_weight = coalesce(torch.cat([edge_index, edge_index.flip(0)], 1),
+                                               torch.cat([weight, weight]) / 2, num_nodes=n, reduce="sum")
         return edge_index, edge_weight, n
 
     @staticmethod
