@@ -1,4 +1,4 @@
 """PyG transforms built on the neural spectral estimator."""
-from .neural_pe import AddNeuralEigenvectorPE
+from .neural_pe import AddNeuralEigenvectorPE, precompute_pe
 
-__all__ = ["AddNeuralEigenvectorPE"]
+__all__ = ["AddNeuralEigenvectorPE", "precompute_pe"]

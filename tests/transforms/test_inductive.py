@@ -15,8 +15,11 @@ from pyg_spectral.transforms import AddNeuralEigenvectorPE
 @pytest.fixture(scope="module")
 def trained():
     graphs = [grid_graph(r, c) for r in range(4, 9) for c in range(4, 9)] + [path_graph(n) for n in range(10, 30)]
+    # per_component and add_eigenvalues: these tests check the per-component rules and the eigenvalues
+    # (PyG's whole-graph default in inductive mode: tests/transforms/test_pe_batches.py)
     return AddNeuralEigenvectorPE.fit(graphs, k=4, steps=150, batch_graphs=8, progress=False,
-                                      gnn="gcn", num_layers=4, hidden_channels=32)
+                                      gnn="gcn", num_layers=4, hidden_channels=32,
+                                      per_component=True, add_eigenvalues=True)
 
 
 @contextmanager
