@@ -138,7 +138,7 @@ def test_disconnected_graph_warns_with_component_count():
 def test_isolated_nodes_follow_pyg_convention():
     base = path_graph(10)
     data = Data(edge_index=base.edge_index, num_nodes=12)  # nodes 10 and 11 have degree 0
-    with pytest.warns(UserWarning, match="2 are isolated nodes"):
+    with pytest.warns(UserWarning, match=r"3 connected components \(1 with edges and 2 isolated nodes\)"):
         model = NeuralSpectralEmbedding(3, progress=False, max_steps=4000).fit(data)
     # Path-graph Laplacian eigenvalues 1 - cos(pi j / 9) plus two isolated eigenvalues 1.
     expected = sorted([1 - math.cos(math.pi * j / 9) for j in range(10)] + [1.0, 1.0])[:3]
