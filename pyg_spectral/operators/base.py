@@ -90,7 +90,8 @@ class GraphOperator(ABC):
         eigenspace whose dimension is the number of components.
         """
         vec = self.degree.clamp_min(0).sqrt()
-        return vec / vec.norm(), float(self.to_original(torch.tensor(1.0, dtype=torch.float64)))
+        # + 0.0: the Laplacian's (1 - 1) / -0.5 is -0.0, which messages would print as "-0"
+        return vec / vec.norm(), float(self.to_original(torch.tensor(1.0, dtype=torch.float64))) + 0.0
 
     def isolated_eigenvalue(self) -> float:
         """Eigenvalue (user's units) carried by an isolated node's indicator vector."""
@@ -214,7 +215,7 @@ class LaplacianOperator(GraphOperator):
 
     def isolated_eigenvalue(self) -> float:
         # get_laplacian puts 1 on an isolated node's diagonal: T_ii = c0 + c1.
-        return float(self.to_original(torch.tensor(self.c0 + self.c1, dtype=torch.float64)))
+        return float(self.to_original(torch.tensor(self.c0 + self.c1, dtype=torch.float64))) + 0.0
 
     def laplacian_scipy(self) -> sp.csr_matrix:
         """The stored Laplacian as a scipy CSR matrix (float64)."""
