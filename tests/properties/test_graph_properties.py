@@ -16,16 +16,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from torch_geometric.data import Data
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from pyg_spectral import exact_eigenpairs  # noqa: E402
-from pyg_spectral.exceptions import GraphInputError  # noqa: E402
-from pyg_spectral.operators import build_operator  # noqa: E402
-from pyg_spectral.utils.graph import count_components, count_components_csr, warn_disconnected  # noqa: E402
+from pyg_spectral import exact_eigenpairs
+from pyg_spectral.exceptions import GraphInputError
+from pyg_spectral.operators import build_operator
+from pyg_spectral.utils.graph import count_components, count_components_csr, warn_disconnected
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: float32 rounds each normalized entry to ~6e-8 relative, so eigenvalues of a <= 20-node graph move < 1e-5
