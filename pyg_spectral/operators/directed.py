@@ -53,7 +53,7 @@ class DirectedNormalizedAdjacency:
             keep = edge_weight != 0
             edge_index, edge_weight = edge_index[:, keep], edge_weight[keep]
         if edge_index.size(1) == 0:
-            raise GraphInputError("The graph has no edge of positive weight between two distinct nodes.")
+            raise GraphInputError("The graph has no edges of positive weight between distinct nodes.")
         # degrees that would overflow or underflow dtype are computed on rescaled float64 weights
         w = normalization_weights(edge_weight, dtype)
         self.num_rows, self.num_cols = int(num_rows), int(num_cols)

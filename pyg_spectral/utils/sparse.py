@@ -153,7 +153,7 @@ def laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, norma
     del drop
     if row.numel() == 0:
         raise GraphInputError(
-            f"The graph has {n} nodes but no edge of positive weight between two distinct nodes (self-loops "
+            f"The graph has {n} nodes but no edges of positive weight between distinct nodes (self-loops "
             "and zero-weight edges are ignored): every normalized operator is trivial, so there is no "
             "spectrum to learn."
         )

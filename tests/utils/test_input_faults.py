@@ -131,12 +131,12 @@ def test_nodes_with_only_zero_weight_edges_are_isolated():
 
 def test_all_zero_weights_or_only_self_loops_raise():
     ei = cycle_graph(N).edge_index
-    with pytest.raises(GraphInputError, match="no edge of positive weight"):
+    with pytest.raises(GraphInputError, match="no edges of positive weight"):
         build_operator("laplacian", ei, torch.zeros(ei.size(1)), N)
     loops = torch.arange(4).repeat(2, 1)
-    with pytest.raises(GraphInputError, match="no edge of positive weight"):
+    with pytest.raises(GraphInputError, match="no edges of positive weight"):
         build_operator("adjacency", loops, None, 4)
-    with pytest.raises(GraphInputError, match="no edge of positive weight"):
+    with pytest.raises(GraphInputError, match="no edges of positive weight"):
         DirectedNormalizedAdjacency(ei, torch.zeros(ei.size(1)))
 
 
