@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
 from ..utils.graph import symmetrize_edges
 from ..utils.sparse import laplacian_csr, quiet_csr
 from ..utils.validation import check_dtype, check_graph

@@ -61,14 +61,14 @@ class DirectedNormalizedAdjacency:
         in_degree = scatter(w, edge_index[1], dim=0, dim_size=self.num_cols, reduce="sum")
         inv_out = torch.where(out_degree > 0, out_degree.clamp_min(1e-300).rsqrt(), torch.zeros_like(w[:1]))
         inv_in = torch.where(in_degree > 0, in_degree.clamp_min(1e-300).rsqrt(), torch.zeros_like(w[:1]))
-        value = cast_normalized(inv_out[edge_index[0]] * w * inv_in[edge_index[1]], dtype)
+        value = inv_out[edge_index[0]] * w * inv_in[edge_index[1]]
         self.out_degree = cast_normalized(out_degree, dtype, "weighted out-degrees")
         self.in_degree = cast_normalized(in_degree, dtype, "weighted in-degrees")
         size = max(self.num_rows, self.num_cols)
-        full = to_csr(edge_index, value, size)
-        # rectangular CSR views for the two products
-        self.matrix = _rect(full, self.num_rows, self.num_cols)
-        self.matrix_t = _rect(to_csr(edge_index.flip(0), value, size), self.num_cols, self.num_rows)
+        # coalesced (parallel edges summed) before the cast: a negligible copy of an edge may underflow dtype,
+        # the edge itself may not; rectangular CSR views for the two products
+        self.matrix = _rect(to_csr(edge_index, value, size), self.num_rows, self.num_cols, dtype)
+        self.matrix_t = _rect(to_csr(edge_index.flip(0), value, size), self.num_cols, self.num_rows, dtype)
 
     def matvec(self, g: Tensor) -> Tensor:
         """:math:`K g` for ``g`` of shape ``[num_cols, m]``."""
@@ -93,10 +93,8 @@ class DirectedNormalizedAdjacency:
         return f"DirectedNormalizedAdjacency(num_rows={self.num_rows}, num_cols={self.num_cols})"
 
 
-def _rect(csr: Tensor, rows: int, cols: int) -> Tensor:
-    import warnings
-
+def _rect(csr: Tensor, rows: int, cols: int, dtype: torch.dtype) -> Tensor:
     crow, col, val = csr.crow_indices()[: rows + 1], csr.col_indices(), csr.values()
     keep = crow[-1]
     with quiet_csr():
-        return torch.sparse_csr_tensor(crow, col[:keep], val[:keep], (rows, cols))
+        return torch.sparse_csr_tensor(crow, col[:keep], cast_normalized(val[:keep], dtype), (rows, cols))

@@ -169,13 +169,12 @@ def laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, norma
         off = inv[row] * edge_weight
     else:
         raise ValueError(f"Unknown normalization {normalization!r}.")
-    off = cast_normalized(off, dtype)
     degree = cast_normalized(degree, dtype, "weighted degrees")
     edge_key = row * n + col
     if edge_key.numel() and bool((edge_key[1:] > edge_key[:-1]).all()):
         # Already sorted, no parallel edges (PyG graphs and batches usually are): slot the diagonal in
         # without sorting.
-        return csr_with_diagonal(row, col, off.neg_(), n), degree
+        return csr_with_diagonal(row, col, cast_normalized(off.neg_(), dtype), n), degree
     nodes = torch.arange(n, device=row.device)
     key = torch.cat([edge_key, nodes * (n + 1)])  # row-major position of every entry
     del row, col, nodes, edge_key
@@ -190,6 +189,8 @@ def laplacian_csr(edge_index: Tensor, edge_weight: Tensor, num_nodes: int, norma
         value = torch.zeros(key.numel(), dtype=value.dtype, device=value.device).index_add_(0, segment, value)
         del segment
     del counts
+    # after summing parallel edges: a negligible copy of an edge may underflow, the edge itself may not
+    value = cast_normalized(value, dtype)
     rows = torch.div(key, n, rounding_mode="floor")
     cols = key - rows * n
     del key

@@ -145,8 +145,8 @@ def test_operator_refuses_or_matches_dense_reference(graph, dtype, weight_dtype)
     adj = build(ei, w, n, dtype, name="adjacency").symmetric_matrix().toarray()
     np.testing.assert_allclose(adj, np.eye(n) - ref, atol=ATOL[dtype], rtol=0)
     isolated = int((A.sum(1) == 0).sum())
-    if isolated:
-        with pytest.raises(GraphInputError, match="isolated"):
+    if isolated:  # rw entries w_ij / d_i may underflow float32 where the sym ones do not: refused either way
+        with pytest.raises(GraphInputError, match="isolated|too wide a range"):
             build(ei, w, n, dtype, name="random_walk")
 
 

@@ -5,7 +5,6 @@ Ground truth is the closed-form spectrum of the cycle C_n, 1 - cos(2 pi j / n), 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -242,3 +241,14 @@ def test_mlp_encoder_refuses_zero_input_channels():
 
     with pytest.raises(ValueError, match="at least one input feature"):
         MLPEncoder(0, 4)
+
+
+def test_negligible_parallel_copy_does_not_refuse_the_edge():
+    # Edge 0-1 given three times (1, 1e-16, 1e30): the copy 1e-16 alone would be 1e-46 in the normalized
+    # matrix (below float32), but the edge it belongs to is 1; only a whole edge lost to underflow is refused.
+    ei = torch.tensor([[0, 0, 0, 1, 1, 1, 1, 2], [1, 1, 1, 0, 0, 0, 2, 1]])
+    w = torch.tensor([1.0, 1e-16, 1e30, 1.0, 1e-16, 1e30, 1e30, 1e30])
+    op = build_operator("laplacian", ei, w, 3)
+    np.testing.assert_allclose(dense_eigvals(op), [0, 1, 2], atol=1e-6)  # the path 0-1-2 with equal weights
+    K = DirectedNormalizedAdjacency(ei, w, dtype=torch.float32)
+    assert torch.isfinite(K.matrix.values()).all() and K.matrix.values().ne(0).all()
