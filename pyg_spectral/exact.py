@@ -5,12 +5,14 @@ from typing import Tuple, Union
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
+from scipy.sparse.csgraph import connected_components
 from torch_geometric.data import Data
 
-from .utils.graph import component_nodes
 from .operators import GraphOperator, build_operator
+from .utils.validation import check_data
 from .spectrum import fix_signs
 
 __all__ = ["exact_eigenpairs"]
@@ -38,6 +40,11 @@ def exact_eigenpairs(
     components) ``eigsh(k=129)`` returned 31 of the 78 zero eigenvalues; the
     per-component solve returns all 78, as dense ``eigh`` does.
 
+    The matrix is the operator's own (float64): parallel edges summed,
+    zero-weight edges and self-loops ignored, directed input with
+    ``symmetrize=True`` taken as :math:`A + A^\\top`, weights of any scale
+    (rescaled, see :class:`~pyg_spectral.operators.LaplacianOperator`).
+
     Args:
         graph: a PyG ``Data`` (then ``operator`` names the operator) or an
             operator instance (solved as one matrix).
@@ -50,33 +57,34 @@ def exact_eigenpairs(
         ``(eigenvalues [k], eigenvectors [n, k])`` as float64 numpy arrays.
     """
     if isinstance(graph, GraphOperator):
-        return _solve(graph.base, k, dense_below, tol)
+        op = graph.base
+        return _solve(op.symmetric_matrix(), op.measure.double().cpu().numpy(), op, k, dense_below, tol)
+    graph = check_data(graph)
     op = build_operator(operator, graph.edge_index, getattr(graph, "edge_weight", None),
                         graph.num_nodes, symmetrize=symmetrize, dtype=torch.float64).base
     n = op.num_nodes
     if not 0 < k < n:
         raise ValueError(f"k must be in [1, {n - 1}] for a graph with {n} nodes, got {k}.")
-    parts = component_nodes(graph.edge_index, n)
-    if len(parts) == 1:
-        return _solve(op, k, dense_below, tol)
-    edge_index = graph.edge_index
-    if symmetrize:
-        from torch_geometric.utils import to_undirected
-
-        edge_index = to_undirected(edge_index, num_nodes=n)
-    weight = getattr(graph, "edge_weight", None)
+    # Components of the matrix itself, not of edge_index: zero-weight edges, parallel edges and
+    # symmetrization are then exactly what the operator applies, and a component's block of S is the
+    # operator of that component's subgraph (its degrees are its own).
+    S = op.symmetric_matrix()
+    rho = op.measure.double().cpu().numpy()
+    pattern = S.copy()
+    pattern.eliminate_zeros()
+    num, labels = connected_components(pattern, directed=False)
+    if num == 1:
+        return _solve(S, rho, op, k, dense_below, tol)
+    order = np.argsort(labels, kind="stable")
+    parts = np.split(order, np.cumsum(np.bincount(labels))[:-1])
     values, columns = [], []
     for nodes in parts:
         if nodes.size == 1:
             values.append(op.isolated_eigenvalue())
             columns.append((nodes, np.ones(1)))
             continue
-        from torch_geometric.utils import subgraph
-
-        sub_ei, sub_w = subgraph(torch.from_numpy(nodes), edge_index, weight, relabel_nodes=True, num_nodes=n)
-        sub = build_operator(operator, sub_ei, sub_w, nodes.size, dtype=torch.float64).base
         kk = min(k, nodes.size)
-        vals, vecs = _solve(sub, kk, dense_below, tol, allow_all=True)
+        vals, vecs = _solve(S[nodes][:, nodes], rho[nodes], op, kk, dense_below, tol, allow_all=True)
         for j in range(kk):
             values.append(float(vals[j]))
             columns.append((nodes, vecs[:, j]))
@@ -88,11 +96,13 @@ def exact_eigenpairs(
     return np.asarray(values)[order], fix_signs(torch.from_numpy(out)).numpy()
 
 
-def _solve(op: GraphOperator, k: int, dense_below: int, tol: float, allow_all: bool = False):
-    n = op.num_nodes
+def _solve(S: sp.csr_matrix, rho: np.ndarray, op: GraphOperator, k: int, dense_below: int, tol: float,
+           allow_all: bool = False):
+    """Top-``k`` eigenpairs of the symmetric ``S`` = :math:`R^{1/2} T R^{-1/2}` (``rho``: the diagonal of
+    :math:`R`), returned as eigenpairs of :math:`T` in the user's units of ``op``."""
+    n = S.shape[0]
     if not 0 < k < n and not (allow_all and k == n):
         raise ValueError(f"k must be in [1, {n - 1}] for a graph with {n} nodes, got {k}.")
-    S = op.symmetric_matrix()
     if n < dense_below or k >= n - 1:
         w, V = scipy.linalg.eigh(S.toarray())
         w, V = w[::-1][:k], V[:, ::-1][:, :k]
@@ -101,7 +111,6 @@ def _solve(op: GraphOperator, k: int, dense_below: int, tol: float, allow_all: b
         order = np.argsort(-w)
         w, V = w[order], V[:, order]
     # Eigenvectors of T from those of S = R^1/2 T R^-1/2.
-    rho = op.measure.double().cpu().numpy()
     V = V / np.sqrt(rho)[:, None]
     V = V / np.linalg.norm(V, axis=0, keepdims=True)
     vals = op.to_original(torch.from_numpy(w.copy())).numpy()

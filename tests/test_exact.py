@@ -53,3 +53,35 @@ def test_disconnected_graph_is_solved_per_component():
     assert np.allclose(vals, ref_vals, atol=1e-10)
     assert subspace_distance(vecs[:, :30], ref_vecs[:, :30]) < 1e-10
     assert np.allclose(np.linalg.norm(vecs, axis=0), 1.0)
+
+
+def test_components_are_those_of_the_weighted_operator():
+    # Two 10-cycles joined by a zero-weight bridge are two components (eigenvalue 0 twice), and a directed,
+    # weighted, disconnected input is symmetrized as A + A^T with its weights kept (this once failed: the
+    # per-component pass symmetrized the edges without their weights).
+    import torch
+    from torch_geometric.data import Data
+
+    from pyg_spectral.datasets import cycle_graph
+
+    c = cycle_graph(10).edge_index
+    ei = torch.cat([c, c + 10, torch.tensor([[0, 10], [10, 0]])], 1)
+    w = torch.ones(ei.size(1), dtype=torch.float64)
+    w[-2:] = 0.0
+    second = 1 - np.cos(2 * np.pi / 10)
+    for dense_below in (10**6, 0):
+        vals, vecs = exact_eigenpairs(Data(edge_index=ei, edge_weight=w, num_nodes=20), 4, dense_below=dense_below)
+        np.testing.assert_allclose(vals, [0, 0, second, second], atol=1e-10)
+        assert np.allclose(vecs[:10, :2] @ vecs[10:, :2].T, 0)  # each zero mode lives on one cycle
+    one_way = c[:, c[0] < c[1]]  # each of the 10 cycle edges in one direction
+    directed = torch.cat([one_way, one_way + 10], 1)
+    weight = torch.rand(directed.size(1), dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5
+    vals, _ = exact_eigenpairs(Data(edge_index=directed, edge_weight=weight, num_nodes=21), 5, symmetrize=True)
+    A = np.zeros((21, 21))
+    np.add.at(A, (directed[0].numpy(), directed[1].numpy()), weight.numpy())
+    A = A + A.T
+    d = A.sum(1)
+    inv = np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0)
+    ref = np.linalg.eigvalsh(np.eye(21) - inv[:, None] * A * inv[None, :])[:5]
+    np.testing.assert_allclose(vals, ref, atol=1e-10)
+    assert np.isclose(vals[:2], 0).all() and not np.isclose(vals[2], 0)

@@ -138,7 +138,7 @@ def test_disconnected_graph_warns_with_component_count():
 def test_isolated_nodes_follow_pyg_convention():
     base = path_graph(10)
     data = Data(edge_index=base.edge_index, num_nodes=12)  # nodes 10 and 11 have degree 0
-    with pytest.warns(UserWarning, match="2 are isolated nodes"):
+    with pytest.warns(UserWarning, match=r"3 connected components \(1 with edges and 2 isolated nodes\)"):
         model = NeuralSpectralEmbedding(3, progress=False, max_steps=4000).fit(data)
     # Path-graph Laplacian eigenvalues 1 - cos(pi j / 9) plus two isolated eigenvalues 1.
     expected = sorted([1 - math.cos(math.pi * j / 9) for j in range(10)] + [1.0, 1.0])[:3]
@@ -252,3 +252,32 @@ def test_component_labels_same_for_sorted_and_shuffled_edges():
     assert num_a == num_b == 5
     assert (labels_a == labels_b).all()
     assert len(set(labels_a[:7])) == 1 and len(set(labels_a[7:12])) == 1 and labels_a[13] == labels_a[14]
+
+
+def test_zero_weight_bridge_warns_two_components():
+    # A zero-weight edge is no edge: the operator sees two cycles, and the warning says so.
+    c = cycle_graph(10).edge_index
+    ei = torch.cat([c, c + 10, torch.tensor([[0, 10], [10, 0]])], 1)
+    w = torch.ones(ei.size(1))
+    w[-2:] = 0.0
+    with pytest.warns(UserWarning, match="2 connected components: the trivial eigenvalue 0 repeats 2 times"):
+        model = NeuralSpectralEmbedding(3, progress=False, max_steps=4000).fit(
+            Data(edge_index=ei, edge_weight=w, num_nodes=20))
+    assert model.n_connected_components_ == 2
+    assert torch.allclose(model.eigenvalues_[:2], torch.zeros(2, dtype=torch.float64), atol=1e-4)
+
+
+@pytest.mark.parametrize("weight", [3e38, 1e-30])
+def test_extreme_uniform_weights_learn_the_unweighted_spectrum(weight):
+    # The normalized Laplacian ignores a common weight scale; 3e38 once overflowed float32 degrees (and
+    # 1e-50 in float64 vanished in the cast), giving eigenvalues [1, 1] for a cycle.
+    data = cycle_graph(10)
+    data.edge_weight = torch.full((data.edge_index.size(1),), weight)
+    model = NeuralSpectralEmbedding(2, progress=False, max_steps=4000).fit(data)
+    expected = torch.tensor([0.0, 1 - math.cos(2 * math.pi / 10)], dtype=torch.float64)
+    assert torch.allclose(model.eigenvalues_, expected, atol=1e-4)
+
+
+def test_half_precision_is_refused_with_the_supported_dtypes():
+    with pytest.raises(ValueError, match="torch.float32 and torch.float64"):
+        NeuralSpectralEmbedding(2, progress=False, dtype=torch.float16).fit(cycle_graph(10))

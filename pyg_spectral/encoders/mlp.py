@@ -35,6 +35,8 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 256, num_layers: int = 3, **kwargs):
         super().__init__()
+        if int(in_channels) < 1:
+            raise ValueError(f"MLPEncoder needs at least one input feature, got in_channels={in_channels}.")
         kwargs.setdefault("norm", None)
         self.mlp = MLP(in_channels=in_channels, hidden_channels=hidden_channels, out_channels=out_channels,
                        num_layers=num_layers, **kwargs)

@@ -15,9 +15,11 @@ class NormalizedAdjacency(LaplacianOperator):
     :math:`\lambda \le 0` collapse to zero), and NestedOMM refuses it.
 
     Example:
+        >>> import torch
         >>> from torch_geometric.datasets import KarateClub
         >>> op = NormalizedAdjacency.from_edge_index(KarateClub()[0].edge_index)
-        >>> y = op.matvec(torch.randn(op.num_nodes, 4))
+        >>> op.matvec(torch.randn(op.num_nodes, 4)).shape
+        torch.Size([34, 4])
     """
 
     name = "adjacency"

@@ -8,10 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
-from torch_geometric.utils import to_undirected
 
+from ..utils.graph import symmetrize_edges
 from ..utils.sparse import laplacian_csr, quiet_csr
-from ..utils.validation import check_graph
+from ..utils.validation import check_dtype, check_graph
 
 __all__ = ["GraphOperator", "LaplacianOperator"]
 
@@ -91,7 +91,8 @@ class GraphOperator(ABC):
         eigenspace whose dimension is the number of components.
         """
         vec = self.degree.clamp_min(0).sqrt()
-        return vec / vec.norm(), float(self.to_original(torch.tensor(1.0, dtype=torch.float64)))
+        # + 0.0: the Laplacian's (1 - 1) / -0.5 is -0.0, which messages would print as "-0"
+        return vec / vec.norm(), float(self.to_original(torch.tensor(1.0, dtype=torch.float64))) + 0.0
 
     def isolated_eigenvalue(self) -> float:
         """Eigenvalue (user's units) carried by an isolated node's indicator vector."""
@@ -141,9 +142,13 @@ class LaplacianOperator(GraphOperator):
     ``"sym"`` or ``"rw"``) stored once in CSR layout and applied by one sparse
     matmul.
 
-    Self-loops are dropped and duplicate edges summed, as ``get_laplacian``
-    does. Isolated nodes follow PyG's convention: their row of the normalized
-    adjacency is zero and their Laplacian diagonal is one.
+    Self-loops are dropped and duplicate (parallel) edges summed, as
+    ``get_laplacian`` does; zero-weight edges are no edges. Isolated nodes
+    (zero weighted degree) follow PyG's convention: their row of the
+    normalized adjacency is zero and their Laplacian diagonal is one. The
+    operator does not change when all weights are scaled by one constant, so
+    weights whose degrees would overflow or underflow ``dtype`` are rescaled
+    by a power of two first (:attr:`degree` is then scaled the same way).
     """
 
     normalization: str = "sym"
@@ -171,10 +176,10 @@ class LaplacianOperator(GraphOperator):
             edge_index: ``[2, E]`` edges.
             edge_weight: optional non-negative ``[E]`` weights (default ones).
             num_nodes: number of nodes (default ``max(edge_index) + 1``).
-            symmetrize: make a directed input undirected with
-                :func:`~torch_geometric.utils.to_undirected` (union of both
-                directions; weights of reciprocal edges are summed, i.e.
-                :math:`A + A^\\top`). Without it, directed input raises.
+            symmetrize: make a directed input undirected as :math:`A + A^\\top`
+                (:func:`~pyg_spectral.utils.graph.symmetrize_edges`; weights of
+                reciprocal and parallel edges are summed, an unweighted graph
+                counts 1 per edge). Without it, directed input raises.
             dtype: floating dtype of the stored matrix.
             check: validate the input (see :func:`pyg_spectral.utils.validation.check_graph`).
         """
@@ -184,16 +189,14 @@ class LaplacianOperator(GraphOperator):
             )
         elif num_nodes is None:
             num_nodes = int(edge_index.max()) + 1
+        check_dtype(dtype)
         edge_index = edge_index.long()
-        if symmetrize:
-            if edge_weight is None:
-                edge_index = to_undirected(edge_index, num_nodes=num_nodes)
-            else:
-                edge_index, edge_weight = to_undirected(edge_index, edge_weight, num_nodes=num_nodes)
         if edge_weight is None:
             edge_weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
-        edge_weight = edge_weight.to(dtype)
-        laplacian, degree = laplacian_csr(edge_index, edge_weight, num_nodes, cls.normalization)
+        if symmetrize:
+            edge_index, edge_weight = symmetrize_edges(edge_index, edge_weight)
+        # cast (or rescale) inside: weights whose degrees overflow dtype are normalized in float64
+        laplacian, degree = laplacian_csr(edge_index, edge_weight, num_nodes, cls.normalization, dtype=dtype)
         return cls(laplacian, degree)
 
     def matvec(self, x: Tensor) -> Tensor:
@@ -213,7 +216,7 @@ class LaplacianOperator(GraphOperator):
 
     def isolated_eigenvalue(self) -> float:
         # get_laplacian puts 1 on an isolated node's diagonal: T_ii = c0 + c1.
-        return float(self.to_original(torch.tensor(self.c0 + self.c1, dtype=torch.float64)))
+        return float(self.to_original(torch.tensor(self.c0 + self.c1, dtype=torch.float64))) + 0.0
 
     def laplacian_scipy(self) -> sp.csr_matrix:
         """The stored Laplacian as a scipy CSR matrix (float64)."""

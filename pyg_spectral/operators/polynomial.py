@@ -43,8 +43,12 @@ class PolynomialFilter(GraphOperator):
     inverts :math:`p` on its increasing top branch.
 
     Example:
+        >>> import torch
         >>> from pyg_spectral.operators import LazyAdjacency, PolynomialFilter
+        >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])  # a path on 3 nodes
         >>> op = PolynomialFilter.power(LazyAdjacency.from_edge_index(edge_index), 3)
+        >>> op.poly_degree
+        3
     """
 
     name = "polynomial_filter"

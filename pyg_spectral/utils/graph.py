@@ -1,34 +1,70 @@
-"""Connected components of graphs and sparse patterns (scipy's ``connected_components``)."""
+"""Graph structure as the operators see it: connected components (scipy's ``connected_components``) and
+symmetrization.
+
+One rule throughout: parallel edges mean the sum of their weights, a zero-weight edge is no edge, and a
+self-loop joins nothing, so a component count here is the multiplicity of the operator's trivial eigenvalue
+(plus one per isolated node).
+"""
 from __future__ import annotations
 
 import warnings
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
+import torch
 from torch import Tensor
 
-__all__ = ["count_components_csr", "component_labels", "component_nodes", "count_components", "warn_disconnected"]
+__all__ = ["count_components_csr", "component_labels", "component_nodes", "count_components", "warn_disconnected",
+           "symmetrize_edges"]
 
 
-def count_components_csr(crow: Tensor, col: Tensor, degree: Tensor) -> Tuple[int, int]:
+def symmetrize_edges(edge_index: Tensor, edge_weight: Optional[Tensor] = None
+                     ) -> Tuple[Tensor, Optional[Tensor]]:
+    r"""The edges of :math:`A + A^\top`: every edge in both directions, weights kept (summed by the
+    operators, which add parallel edges).
+
+    Unlike ``to_undirected(edge_index)`` (which coalesces an unweighted graph into a 0/1 pattern, and with
+    ``reduce="mean"`` averages parallel edges) this is the same matrix with and without explicit unit
+    weights, and it never adds two weights in a dtype where the sum could overflow: the operators sum
+    them after rescaling (:func:`~pyg_spectral.utils.sparse.normalization_weights`).
+
+    >>> ei, w = symmetrize_edges(torch.tensor([[0, 0], [1, 1]]), torch.tensor([1.0, 2.0]))
+    >>> ei.tolist(), w.tolist()
+    ([[0, 0, 1, 1], [1, 1, 0, 0]], [1.0, 2.0, 1.0, 2.0])
+    """
+    both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+    return both, (None if edge_weight is None else torch.cat([edge_weight, edge_weight]))
+
+
+def count_components_csr(crow: Tensor, col: Tensor, degree: Tensor, values: Optional[Tensor] = None
+                         ) -> Tuple[int, int]:
     """``(components, isolated nodes)`` of the pattern of a symmetric CSR matrix (e.g. an operator's
-    Laplacian); isolated nodes are those of zero ``degree``. Reuses the operator's arrays instead of
-    building a second copy of the graph."""
+    Laplacian), isolated nodes (zero weighted ``degree``) counted among the components. Reuses the
+    operator's arrays instead of building a second copy of the graph. Given ``values``, explicit zero
+    entries are no edges (the operators' Laplacians hold none: zero-weight edges are dropped)."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
     n = degree.numel()
     crow_np, col_np = crow.detach().cpu().numpy(), col.detach().cpu().numpy()
-    mat = sp.csr_matrix((np.ones(col_np.size, dtype=np.int8), col_np, crow_np), shape=(n, n))
+    data = np.ones(col_np.size, dtype=np.int8)
+    if values is not None:
+        data = (values.detach().cpu().numpy() != 0).astype(np.int8)
+    mat = sp.csr_matrix((data, col_np, crow_np), shape=(n, n))
+    mat.eliminate_zeros()
     num, _ = connected_components(mat, directed=False)
     return int(num), int((degree.detach().cpu() == 0).sum())
 
 
-def component_labels(edge_index: Tensor, num_nodes: int) -> Tuple[int, np.ndarray]:
-    """``(number of weakly connected components, component label of each node)``, by scipy."""
+def component_labels(edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tensor] = None
+                     ) -> Tuple[int, np.ndarray]:
+    """``(number of weakly connected components, component label of each node)``, by scipy. Edges of
+    zero ``edge_weight`` join nothing."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
+    if edge_weight is not None and bool((edge_weight == 0).any()):
+        edge_index = edge_index[:, edge_weight != 0]
     ei = edge_index.detach().cpu().numpy()
     row = ei[0]
     if row.size and row.size < 2**31 and bool(np.all(row[1:] >= row[:-1])):
@@ -44,15 +80,21 @@ def component_labels(edge_index: Tensor, num_nodes: int) -> Tuple[int, np.ndarra
     return int(num), labels
 
 
-def component_nodes(edge_index: Tensor, num_nodes: int) -> List[np.ndarray]:
-    """The nodes of each connected component (components in label order, nodes ascending)."""
-    _, labels = component_labels(edge_index, num_nodes)
+def component_nodes(edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tensor] = None
+                    ) -> List[np.ndarray]:
+    """The nodes of each connected component (components in label order, nodes ascending); edges of zero
+    ``edge_weight`` join nothing."""
+    _, labels = component_labels(edge_index, num_nodes, edge_weight)
     order = np.argsort(labels, kind="stable")
     return np.split(order, np.cumsum(np.bincount(labels))[:-1])
 
 
-def count_components(edge_index: Tensor, num_nodes: int) -> Tuple[int, int]:
-    """Return ``(number of connected components, number of isolated nodes)``."""
+def count_components(edge_index: Tensor, num_nodes: int, edge_weight: Optional[Tensor] = None
+                     ) -> Tuple[int, int]:
+    """Return ``(number of connected components, number of isolated nodes)``; isolated nodes (no edge of
+    positive weight to another node) count among the components."""
+    if edge_weight is not None and bool((edge_weight == 0).any()):
+        edge_index = edge_index[:, edge_weight != 0]
     num, _ = component_labels(edge_index, num_nodes)
     ei = edge_index.detach().cpu().numpy()
     deg = np.bincount(np.concatenate([ei[0], ei[1]]), minlength=num_nodes)
@@ -65,23 +107,37 @@ def count_components(edge_index: Tensor, num_nodes: int) -> Tuple[int, int]:
 def warn_disconnected(num_components: int, num_isolated: int, trivial: str, isolated_value: str) -> None:
     """Warn that the trivial eigenvalue repeats once per connected component.
 
+    ``num_components`` counts every component, isolated nodes included (as
+    :func:`count_components` and :func:`count_components_csr` return it).
     Isolated nodes follow PyG's convention (a zero row of the normalized
     adjacency, a Laplacian diagonal of 1): each adds the eigenvalue
     ``isolated_value`` with an indicator eigenvector, not a trivial one.
+
+    Raises:
+        ValueError: if ``num_isolated`` exceeds ``num_components`` (counts of two different graphs).
     """
     connected = num_components - num_isolated
+    if connected < 0:
+        raise ValueError(f"{num_isolated} isolated nodes cannot be more than the {num_components} components "
+                         "they are counted in; count both from the same graph.")
     if connected <= 1 and num_isolated == 0:
         return
-    parts = [f"The graph has {num_components} connected components"]
+    comp = "component" if num_components == 1 else "components"
+    parts = [f"The graph has {num_components} connected {comp}"]
+    if num_isolated:
+        with_edges = "1 with edges" if connected == 1 else f"{connected} with edges"
+        nodes = "isolated node" if num_isolated == 1 else "isolated nodes"
+        parts.append(f" ({with_edges} and {num_isolated} {nodes})")
     if connected > 1:
         parts.append(
             f": the trivial eigenvalue {trivial} repeats {connected} times and eigenvectors inside that "
             "eigenspace are not unique"
         )
     if num_isolated:
+        each = "it adds" if num_isolated == 1 else "each adds"
         parts.append(
-            f"{';' if connected > 1 else ':'} {num_isolated} are isolated nodes, which follow PyG's convention "
-            f"(zero row of the normalized adjacency, Laplacian diagonal 1) and each add the eigenvalue "
+            f"{';' if connected > 1 else ':'} isolated nodes (zero weighted degree) follow PyG's convention "
+            f"(zero row of the normalized adjacency, Laplacian diagonal 1) and {each} the eigenvalue "
             f"{isolated_value} with an indicator eigenvector"
         )
     parts.append(
