@@ -24,7 +24,7 @@ from .training.objective import build_objective
 from .training.trainer import Trainer
 from .utils.fingerprint import graph_fingerprint
 from .utils.graph import count_components, count_components_csr, warn_disconnected
-from .utils.validation import check_features
+from .utils.validation import check_data, check_features
 
 __all__ = ["NeuralSpectralEmbedding", "ConvergenceWarning"]
 
@@ -281,7 +281,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             lap = base.laplacian
             n_comp, n_iso = count_components_csr(lap.crow_indices(), lap.col_indices(), base.degree)
         else:
-            n_comp, n_iso = count_components(data.edge_index, op.num_nodes)
+            n_comp, n_iso = count_components(data.edge_index, op.num_nodes, getattr(data, "edge_weight", None))
         warn_disconnected(n_comp, n_iso, f"{base.trivial_mode()[1]:g}", f"{base.isolated_eigenvalue():g}")
         return n_comp
 
@@ -302,13 +302,12 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             ``self``.
         """
         self._check_params()
-        if not hasattr(data, "edge_index") or data.edge_index is None:
-            raise GraphInputError("data must be a torch_geometric.data.Data with an edge_index.")
+        data = check_data(data)
         if self.mode == "svd":
             return self._fit_svd(data)
         self._check_devices(data)
         ctx = self._distributed_context()
-        device = torch.device(self.device) if self.device is not None else data.edge_index.device
+        device = _resolve_device(self.device, data.edge_index.device)
         if ctx is not None and self.device is None:
             device = ctx.device
         start = time.perf_counter()
@@ -324,7 +323,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         kind = encoder_kind(self.encoder)
         x = getattr(data, "x", None)
         if kind != "embedding" and x is not None:
-            x = check_features(x, n, data.edge_index.device).to(device=device, dtype=self.dtype)
+            x = check_features(x, n, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
         self._x = None if kind == "embedding" else x
         self._edge_index = data.edge_index.to(device).long()
         # -> loss -> encoder
@@ -434,17 +433,22 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         self._check_fitted()
         if data is None:
             return self.embedding_.clone()
+        data = check_data(data)
         if encoder_kind(self.encoder) == "embedding":
             if data.num_nodes != self.embedding_.size(0):
                 raise ValueError(
                     "encoder='embedding' is transductive: it has no values for a graph with "
                     f"{data.num_nodes} nodes (fitted on {self.embedding_.size(0)}). Use encoder='mlp' or 'gnn'.")
+            if graph_fingerprint(data) != self._fingerprint:
+                raise ValueError("encoder='embedding' is transductive: data is not the graph it was fitted on "
+                                 "(same number of nodes, other edges, weights or features). Fit on this graph, "
+                                 "or use encoder='mlp' or 'gnn' to embed new graphs.")
             return self.embedding_.clone()
         self._check_devices(data)
         device = self._edge_index.device
         x = getattr(data, "x", None)
         if x is not None:
-            x = check_features(x, data.num_nodes, data.edge_index.device).to(device=device, dtype=self.dtype)
+            x = check_features(x, data.num_nodes, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
         with torch.no_grad():
             f = self.encoder_(x, data.edge_index.to(device).long())
         return fix_signs(normalize_columns(f.double() @ self.ritz_coefficients_)).to(self.dtype)
@@ -453,3 +457,18 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         """:meth:`fit` then :meth:`transform` on the same graph."""
         return self.fit(data).transform()
 
+
+def _resolve_device(device, default: torch.device) -> torch.device:
+    """``device`` (or ``default``), refused with a clear error when this torch cannot use it."""
+    if device is None:
+        return default
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but this torch {torch.__version__} has no usable CUDA device "
+                         "(a CPU build, or no GPU visible); use device='cpu'.")
+    if device.type == "meta":
+        raise ValueError("device='meta' holds no data: choose a real device such as 'cpu' or 'cuda'.")
+    return device

@@ -8,6 +8,7 @@ from .encoders import ENCODERS
 from .losses import LOSSES
 from .operators import OPERATORS
 from .training.minibatch import SAMPLERS
+from .utils.validation import check_dtype
 
 __all__ = ["check_embedding_params"]
 
@@ -45,8 +46,7 @@ def check_embedding_params(est) -> None:
         raise ValueError(f"ema_decay must be in (0, 1), got {est.ema_decay!r}.")
     if isinstance(est.eval_size, bool) or not isinstance(est.eval_size, int) or est.eval_size < 2:
         raise ValueError(f"eval_size must be an integer >= 2, got {est.eval_size!r}.")
-    if est.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise ValueError(f"dtype must be a floating torch dtype, got {est.dtype!r}.")
+    check_dtype(est.dtype)
     if est.checkpoint_every is not None and (isinstance(est.checkpoint_every, bool) or
                                               not isinstance(est.checkpoint_every, int) or
                                               est.checkpoint_every < 1):

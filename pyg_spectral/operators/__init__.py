@@ -66,7 +66,8 @@ def build_operator(
     """Build an operator by name, optionally wrapped in a power filter.
 
     Args:
-        name: one of :data:`OPERATORS` (or an operator class).
+        name: one of :data:`OPERATORS`, an operator class, or an operator already built on this graph (e.g.
+            ``PolynomialFilter.chebyshev(...)``), used as it is.
         edge_index, edge_weight, num_nodes: the graph (see
             :meth:`LaplacianOperator.from_edge_index`).
         symmetrize: accept directed input and symmetrize it.
@@ -74,6 +75,13 @@ def build_operator(
             (:meth:`PolynomialFilter.power`; PSD operators only).
         dtype: floating dtype.
     """
+    if isinstance(name, GraphOperator):
+        # A ready operator (e.g. PolynomialFilter.chebyshev(...)): it must be the graph's.
+        n = int(num_nodes) if num_nodes is not None else (int(edge_index.max()) + 1 if edge_index.numel() else 0)
+        if name.num_nodes != n:
+            raise ValueError(f"The operator given has {name.num_nodes} nodes but the graph has {n}.")
+        op = name.to(dtype=dtype)
+        return PolynomialFilter.power(op, int(filter_degree)) if int(filter_degree) > 1 else op
     if isinstance(name, str):
         if name not in OPERATORS:
             raise ValueError(f"Unknown operator {name!r}; choose one of {sorted(OPERATORS)}.")

@@ -15,13 +15,13 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import BaseTransform
 from torch_geometric.transforms.add_positional_encoding import add_node_attr
 from torch_geometric.utils import is_undirected as _pyg_is_undirected
-from torch_geometric.utils import coalesce, scatter, subgraph
+from torch_geometric.utils import scatter, subgraph
 
 from ..estimator import NeuralSpectralEmbedding
 from ..exceptions import ConvergenceWarning, GraphInputError
 from ..operators import build_operator
 from ..spectrum import fix_signs
-from ..utils.graph import component_labels, component_nodes
+from ..utils.graph import component_labels, component_nodes, symmetrize_edges
 from ..utils.validation import check_graph
 
 __all__ = ["AddNeuralEigenvectorPE", "precompute_pe", "ARPACK_KEYWORDS"]
@@ -128,8 +128,9 @@ class AddNeuralEigenvectorPE(BaseTransform):
       attributes are registered in the batch's slice dictionaries). See
       :func:`precompute_pe` for whole datasets.
     * **Directed input**: ``is_undirected=False`` (PyG's default)
-      symmetrizes, :math:`A \to (A + A^\top)/2` (an undirected graph,
-      duplicate edges included, comes out unchanged; PyG runs a
+      symmetrizes, :math:`A \to A + A^\top` (the same normalized
+      Laplacian as :math:`(A + A^\top)/2`; an undirected graph, duplicate
+      edges included, keeps its spectrum; PyG runs a
       non-symmetric solver on the raw Laplacian instead); with
       ``is_undirected=True`` a directed graph raises a
       :class:`~pyg_spectral.exceptions.GraphInputError` (PyG's ``eigh``
@@ -335,13 +336,11 @@ class AddNeuralEigenvectorPE(BaseTransform):
                 raise GraphInputError(
                     "AddNeuralEigenvectorPE(is_undirected=True) got a directed graph (edge_index/edge_weight is "
                     "not symmetric). Pass is_undirected=False (PyG's default) to symmetrize it first "
-                    "(A -> (A + A^T) / 2).")
+                    "(A -> A + A^T).")
         else:
-            # (A + A^T) / 2: an undirected graph comes out unchanged, duplicate edges included (PyG sums
-            # them, as the operator does; to_undirected would merge them)
-            weight = torch.ones(edge_index.size(1), device=edge_index.device) if edge_weight is None else edge_weight
-            edge_index, edge_weight = coalesce(torch.cat([edge_index, edge_index.flip(0)], 1),
-                                               torch.cat([weight, weight]) / 2, num_nodes=n, reduce="sum")
+            # A + A^T (the same normalized operators as (A + A^T) / 2): every edge both ways, parallel edges
+            # kept and summed by the operator after its rescaling, so huge weights cannot overflow here
+            edge_index, edge_weight = symmetrize_edges(edge_index, edge_weight)
         return edge_index, edge_weight, n
 
     @staticmethod
@@ -390,7 +389,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
             return eig[0], pe
         edge_index, edge_weight, n = self._graph(data)
         dtype = self.estimator_kwargs.get("dtype", torch.float32)
-        parts = [torch.from_numpy(p) for p in component_nodes(edge_index, n)]
+        parts = [torch.from_numpy(p) for p in component_nodes(edge_index, n, edge_weight)]
         multi = [p for p in parts if p.numel() >= 2]
         singles = [p for p in parts if p.numel() == 1]
         # candidates (eigenvalue, nodes, vector on those nodes); null vectors first so that ties keep them first
@@ -455,7 +454,7 @@ class AddNeuralEigenvectorPE(BaseTransform):
         if n == 0:
             return eig, torch.zeros(0, k, dtype=dtype)
         graph = graph.cpu()
-        labels = torch.from_numpy(component_labels(edge_index, n)[1].astype(np.int64))
+        labels = torch.from_numpy(component_labels(edge_index, n, edge_weight)[1].astype(np.int64))
         sizes = torch.bincount(labels)
         comp_graph = torch.zeros(sizes.numel(), dtype=torch.long).scatter_(0, labels, graph)
         # Candidates (value, graph): the Ritz pairs of every component of >= 2 nodes, the isolated nodes

@@ -41,6 +41,6 @@ def test_bad_mode(karate):
 
 
 def test_empty_edge_set_raises():
-    op = build_operator("laplacian", torch.tensor([[0, 1], [0, 1]]), None, 2)  # self-loops only
+    # self-loops only: no operator to sample edges of (the operator refuses it, as a graph without edges)
     with pytest.raises(GraphInputError, match="no edges"):
-        EdgeSampler(op, 4)
+        EdgeSampler(build_operator("laplacian", torch.tensor([[0, 1], [0, 1]]), None, 2), 4)
