@@ -48,8 +48,10 @@ def train_loop(
     converged = False
     step = int(start_step)
     losses = []
+    # Training stops at tol, usually long before max_steps: the bar shows the residual against tol and no
+    # time-remaining estimate (one from max_steps would be hours for a run that stops in seconds).
     with tqdm(total=max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True, mininterval=0.5,
-              leave=False) as bar:
+              leave=False, bar_format="{desc}: {n_fmt} steps (at most {total_fmt}), {elapsed}{postfix}") as bar:
         for step in range(int(start_step) + 1, max_steps + 1):
             losses.append(step_fn())
             if step % eval_every == 0 or step == max_steps:
@@ -65,7 +67,8 @@ def train_loop(
                 history.append(record)
                 if on_record is not None:
                     on_record(record, history)
-                bar.set_postfix(loss=f"{loss:.4g}", residual=f"{record['residual']:.2e}", refresh=False)
+                bar.set_postfix_str(f"loss {loss:.4g}, residual {record['residual']:.2e} -> tol {tol:.0e}",
+                                    refresh=False)
                 bar.update(step - bar.n)
                 if record["residual"] <= tol:
                     converged = True

@@ -68,6 +68,28 @@ def _noise_table(rows: int, cols: int, seed: int, block: int = 1024) -> Tensor:
     return torch.cat(blocks)[:rows]
 
 
+#: What a loaded configuration may ask for: a crafted file must not make the constructor allocate gigabytes.
+CONFIG_LIMITS = {"k": 1024, "n_oversamples": 1024, "hidden_channels": 4096, "num_layers": 64, "random_features": 4096}
+
+
+def _checked_config(config, path) -> dict:
+    """A saved model's configuration, refused unless it is one this class writes and within
+    :data:`CONFIG_LIMITS`."""
+    names = set(CONFIG_LIMITS) | {"gnn", "seed"}
+    if not isinstance(config, dict) or set(config) - names:
+        raise ValueError(f"{path}: the saved configuration has unknown entries "
+                         f"{sorted(set(config) - names) if isinstance(config, dict) else type(config).__name__}.")
+    for name, limit in CONFIG_LIMITS.items():
+        value = config.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise ValueError(f"{path}: the saved configuration asks for {name}={value!r}; this version loads "
+                             f"integers in [0, {limit}].")
+    if config.get("gnn", "gcn") not in GNN_MODELS or not isinstance(config.get("seed", 0), int):
+        raise ValueError(f"{path}: the saved configuration names gnn={config.get('gnn')!r}, "
+                         f"seed={config.get('seed')!r}.")
+    return config
+
+
 class InductivePEModel(nn.Module):
     """GNN that outputs ``k + 1 + p`` node functions whose span approximates the bottom Laplacian eigenspace.
 
@@ -255,7 +277,7 @@ class InductivePEModel(nn.Module):
             raise ValueError(f"{path} is not a saved pyg_spectral PE model.")
         if blob.get("format") != FORMAT_VERSION:
             raise ValueError(f"{path} has format {blob.get('format')!r}; this version reads format {FORMAT_VERSION}.")
-        model = cls(**blob["config"])
+        model = cls(**_checked_config(blob["config"], path))
         try:
             model.load_state_dict(blob["state_dict"])
         except RuntimeError as exc:
