@@ -26,15 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch_geometric.transforms import LargestConnectedComponents
 
 from pyg_spectral import ConvergenceWarning, NeuralSpectralEmbedding, exact_eigenpairs
-from pyg_spectral.datasets import grid_graph, load_planetoid, read_edge_list
+from pyg_spectral.datasets import grid_graph
 from pyg_spectral.losses import SpINLoss
 from pyg_spectral.metrics import orthogonality_error, subspace_distance
 
-ROOT = Path(__file__).resolve().parents[1]
-FACEBOOK = ROOT.parent / "shared" / "data" / "snap" / "ego-facebook.txt.gz"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, real_graphs  # noqa: E402
 K = 16
 METHODS = {
     "NestedLoRA joint": dict(loss="nested_lora", nesting="joint"),
@@ -49,10 +48,7 @@ LRS = (1e-3, 3e-3, 1e-2, 3e-2)
 
 
 def graphs():
-    lcc = LargestConnectedComponents()
-    yield "Cora LCC", lcc(load_planetoid("Cora")[0])
-    if FACEBOOK.exists():
-        yield "ego-Facebook", lcc(read_edge_list(FACEBOOK))
+    yield from real_graphs(["Cora LCC", "ego-Facebook"])
     yield "grid 30x30", grid_graph(30, 30)
 
 
