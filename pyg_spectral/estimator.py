@@ -11,20 +11,20 @@ from torch_geometric.data import Data
 
 from .base import SpectralEstimator
 from .encoders import EmbeddingEncoder, build_encoder, encoder_kind, full_outputs
-from .exceptions import ConvergenceWarning, GraphInputError
+from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
 from .losses import build_loss
 from .operators import build_operator
 from .params import check_embedding_params
 from .spectrum import finalize_eigenpairs, fix_signs, normalize_columns
 from .training import resolve_optimizer
 from .training.checkpoint import TrainingCheckpoint
-from .training.distributed import DistributedContext, fingerprint
+from .training.distributed import DistributedContext, distributed_context, fingerprint
 from .training.evaluator import ExactRitzEvaluator, HeldOutRitzEvaluator
 from .training.objective import build_objective
 from .training.trainer import Trainer
 from .utils.fingerprint import graph_fingerprint
-from .utils.graph import count_components, count_components_csr, warn_disconnected
-from .utils.validation import check_data, check_features
+from .utils.graph import operator_components
+from .utils.validation import check_data, check_features, check_same_device
 
 __all__ = ["NeuralSpectralEmbedding", "ConvergenceWarning"]
 
@@ -255,36 +255,6 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                   for name, value in self.get_params().items() if name not in self._RUNTIME_PARAMS}
         return {"params": params, "graph": graph_fingerprint(data)}
 
-    def _distributed_context(self) -> Optional[DistributedContext]:
-        from .training.distributed import current_context
-
-        if self.distributed is False:
-            return None
-        ctx = current_context()
-        if ctx is None or ctx.world_size == 1:
-            if self.distributed is True:
-                raise RuntimeError("distributed=True but no torch.distributed process group with more than one "
-                                   "rank is initialised; launch with torchrun and call init_distributed().")
-            return None
-        return ctx
-
-    @staticmethod
-    def _check_devices(data: Data) -> None:
-        devices = {key: val.device for key, val in data.items() if isinstance(val, Tensor)}
-        if len(set(devices.values())) > 1:
-            listing = ", ".join(f"{k}: {v}" for k, v in devices.items())
-            raise GraphInputError(f"The tensors of data are on different devices ({listing}); move them together.")
-
-    def _count_components(self, op, data: Data) -> int:
-        base = op.base
-        if hasattr(base, "laplacian"):  # components from the operator's own CSR arrays: no graph copy
-            lap = base.laplacian
-            n_comp, n_iso = count_components_csr(lap.crow_indices(), lap.col_indices(), base.degree)
-        else:
-            n_comp, n_iso = count_components(data.edge_index, op.num_nodes, getattr(data, "edge_weight", None))
-        warn_disconnected(n_comp, n_iso, f"{base.trivial_mode()[1]:g}", f"{base.isolated_eigenvalue():g}")
-        return n_comp
-
     def _outputs(self, model: nn.Module) -> Tensor:
         chunk = max(int(self.batch_size), 1024) if self.batch_size is not None else None
         return full_outputs(model, self._x, self._edge_index, chunk)
@@ -304,9 +274,11 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         self._check_params()
         data = check_data(data)
         if self.mode == "svd":
-            return self._fit_svd(data)
-        self._check_devices(data)
-        ctx = self._distributed_context()
+            from .svd import NeuralSpectralSVD
+
+            return NeuralSpectralSVD.fit_for(self, data)
+        check_same_device(data)
+        ctx = distributed_context(self.distributed)
         device = _resolve_device(self.device, data.edge_index.device)
         if ctx is not None and self.device is None:
             device = ctx.device
@@ -317,7 +289,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         n, k = op.num_nodes, self.num_components
         if k >= n:
             raise ValueError(f"num_components={k} must be smaller than the number of nodes ({n}).")
-        self.n_connected_components_ = self._count_components(op, data)
+        self.n_connected_components_ = operator_components(op, data.edge_index, getattr(data, "edge_weight", None))
         p = max(8, k // 2) if self.n_oversamples == "auto" else int(self.n_oversamples)
         m = self.n_components_learned_ = min(k + p, n)
         kind = encoder_kind(self.encoder)
@@ -402,21 +374,6 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         self.eigenvalues_, self.residuals_ = result.eigenvalues, result.residuals
         self.embedding_, self.ritz_coefficients_ = result.vectors, result.coefficients
 
-    def _fit_svd(self, data: Data) -> "NeuralSpectralEmbedding":
-        from .svd import NeuralSpectralSVD
-
-        if self.encoder != "embedding" or self.batch_size is not None or self.loss != "nested_lora":
-            raise ValueError("mode='svd' supports encoder='embedding', loss='nested_lora' and full-batch "
-                             "training (batch_size=None).")
-        names = ("num_components", "nesting", "max_steps", "tol", "lr", "device", "seed", "progress",
-                 "n_oversamples", "optimizer", "momentum", "lr_schedule", "eval_every", "dtype")
-        svd = NeuralSpectralSVD(**{name: getattr(self, name) for name in names}).fit(data)
-        for name, value in vars(svd).items():
-            if name.endswith("_") and not name.startswith("_"):
-                setattr(self, name, value)
-        self.embedding_ = svd.left_singular_vectors_
-        return self
-
     @property
     def eigenvectors_(self) -> Tensor:
         """Alias of :attr:`embedding_`."""
@@ -444,7 +401,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                                  "(same number of nodes, other edges, weights or features). Fit on this graph, "
                                  "or use encoder='mlp' or 'gnn' to embed new graphs.")
             return self.embedding_.clone()
-        self._check_devices(data)
+        check_same_device(data)
         device = self._edge_index.device
         x = getattr(data, "x", None)
         if x is not None:

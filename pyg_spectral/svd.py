@@ -71,6 +71,20 @@ class NeuralSpectralSVD(SpectralEstimator):
 
     _fitted_attribute = "singular_values_"
 
+    @classmethod
+    def fit_for(cls, est, data):
+        """Fit on behalf of a :class:`~pyg_spectral.NeuralSpectralEmbedding` with ``mode="svd"`` (same
+        parameters) and copy the fitted attributes onto it; returns ``est``."""
+        if est.encoder != "embedding" or est.batch_size is not None or est.loss != "nested_lora":
+            raise ValueError("mode='svd' supports encoder='embedding', loss='nested_lora' and full-batch "
+                             "training (batch_size=None).")
+        svd = cls(**{name: getattr(est, name) for name in cls._param_names()}).fit(data)
+        for name, value in vars(svd).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(est, name, value)
+        est.embedding_ = svd.left_singular_vectors_
+        return est
+
     def _operator(self, data, device) -> DirectedNormalizedAdjacency:
         bipartite = hasattr(data, "num_rows") and hasattr(data, "num_cols")
         return DirectedNormalizedAdjacency(

@@ -56,7 +56,7 @@ from .checkpoint import CHECKPOINT_FORMAT, TrainingCheckpoint, load_checkpoint, 
 __all__ = [
     "DistributedContext", "init_distributed", "current_context", "rank_seed", "check_consistent",
     "save_checkpoint", "load_checkpoint", "TrainingCheckpoint", "CheckpointError", "DistributedSettingsError",
-    "CHECKPOINT_FORMAT", "fingerprint",
+    "CHECKPOINT_FORMAT", "fingerprint", "distributed_context",
 ]
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -177,3 +177,17 @@ def check_consistent(ctx: DistributedContext, settings: Dict[str, Any]) -> None:
     if diffs:
         raise DistributedSettingsError("Ranks disagree on their settings (start every rank with the same "
                                        "arguments and graph): " + "; ".join(diffs[:8]))
+
+
+def distributed_context(mode="auto") -> Optional[DistributedContext]:
+    """The process group a fit runs data parallel in: ``mode="auto"``: the current one when it has more than
+    one rank, else ``None``; ``True``: that group, required; ``False``: none."""
+    if mode is False:
+        return None
+    ctx = current_context()
+    if ctx is None or ctx.world_size == 1:
+        if mode is True:
+            raise RuntimeError("distributed=True but no torch.distributed process group with more than one "
+                               "rank is initialised; launch with torchrun and call init_distributed().")
+        return None
+    return ctx

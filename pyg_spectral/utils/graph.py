@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["count_components_csr", "component_labels", "component_nodes", "count_components", "warn_disconnected",
-           "symmetrize_edges"]
+           "symmetrize_edges", "operator_components"]
 
 
 def symmetrize_edges(edge_index: Tensor, edge_weight: Optional[Tensor] = None
@@ -145,3 +145,16 @@ def warn_disconnected(num_components: int, num_isolated: int, trivial: str, isol
         "eigenspaces rather than single eigenvectors."
     )
     warnings.warn("".join(parts), UserWarning, stacklevel=3)
+
+
+def operator_components(op, edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> int:
+    """The number of connected components of what the operator ``op`` sees (its own CSR pattern where it has
+    one: no graph copy), after warning when there are several (:func:`warn_disconnected`)."""
+    base = op.base
+    if hasattr(base, "laplacian"):
+        lap = base.laplacian
+        n_comp, n_iso = count_components_csr(lap.crow_indices(), lap.col_indices(), base.degree)
+    else:
+        n_comp, n_iso = count_components(edge_index, op.num_nodes, edge_weight)
+    warn_disconnected(n_comp, n_iso, f"{base.trivial_mode()[1]:g}", f"{base.isolated_eigenvalue():g}")
+    return n_comp

@@ -16,7 +16,7 @@ from torch_geometric.utils import is_undirected
 
 from ..exceptions import GraphInputError
 
-__all__ = ["check_graph", "check_features", "check_dtype", "check_data", "feature_limit"]
+__all__ = ["check_graph", "check_features", "check_dtype", "check_data", "check_same_device", "feature_limit"]
 
 #: Floating dtypes every operator and encoder supports. Half precision is refused: torch's CPU sparse CSR
 #: kernels (MKL) have no float16/bfloat16 matmul, and the normalized entries and the losses' fourth powers
@@ -295,3 +295,12 @@ def _sort_within(keys: Tensor, values: Tensor) -> Tensor:
     order = torch.sort(values, stable=True).indices
     order = order[torch.sort(keys[order], stable=True).indices]
     return values[order]
+
+
+def check_same_device(data) -> None:
+    """Raise :class:`~pyg_spectral.exceptions.GraphInputError` naming each tensor's device when the tensors of
+    ``data`` are not all on one device."""
+    devices = {key: val.device for key, val in data.items() if isinstance(val, Tensor)}
+    if len(set(devices.values())) > 1:
+        listing = ", ".join(f"{k}: {d}" for k, d in devices.items())
+        raise GraphInputError(f"The tensors of data are on different devices ({listing}); move them together.")
