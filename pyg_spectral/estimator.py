@@ -139,9 +139,11 @@ class NeuralSpectralEmbedding(SpectralEstimator):
 
     Attributes:
         eigenvalues_ (Tensor): ``[k]`` eigenvalues of the user's operator
-            (float64), ascending for ``"laplacian"``, descending otherwise.
+            (float64, as the Rayleigh–Ritz finish that computes them),
+            ascending for ``"laplacian"``, descending otherwise.
         embedding_ (Tensor): ``[n, k]`` unit-norm eigenvectors in the same
-            order; the sign makes each column's largest-magnitude entry
+            order, in the training ``dtype`` (float32 by default; so is
+            :meth:`transform`'s result); the sign makes each column's largest-magnitude entry
             positive. For ``"laplacian"`` (and on a connected graph) the first
             column is the trivial eigenvector :math:`D^{1/2}\mathbf 1 /
             \sqrt{\mathrm{vol}}` with eigenvalue 0. For ``"random_walk"`` the
