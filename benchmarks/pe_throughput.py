@@ -348,7 +348,7 @@ Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
 **Verdict: the goal is {"met" if met else "NOT met"}.** Goal: >= 20x the graphs/s of LapPE at its best thread
 setting ({lappe.threads} thread(s), {len(test) / lappe.wall_s:.1f} graphs/s) at mean similarity >= 0.95 and
 10th percentile >= 0.9, and ahead of the random-probe ablation at equal similarity. {quality[0].upper() + quality[1:]};
-ahead of the ablation: {"yes" if ahead else "no"}. Per refine budget (each at its best thread setting):
+ahead of the ablation: {("yes" if ahead else "no") if fastest is not None else "not assessed (no inductive row meets the quality bar)"}. Per refine budget (each at its best thread setting):
 {"; ".join(versus)}.
 
 An earlier version of this file claimed 21.8x at refine_steps=24: LapPE ran there with 2 BLAS threads, which
