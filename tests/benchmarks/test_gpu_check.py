@@ -48,6 +48,17 @@ def test_pytest_summary_parsing():
     assert gpu_check._pytest_counts("1 failed, 2 errors in 1s") == {"failed": 1, "error": 2}
 
 
+def test_all_skipped_cuda_tests_fail_on_a_real_run(monkeypatch):
+    class Done:
+        returncode, stdout = 0, "ss\n2 skipped, 17 deselected in 1.0s\n"
+
+    monkeypatch.setattr(gpu_check.subprocess, "run", lambda *a, **k: Done())
+    real = gpu_check.settings(gpu_check.build_parser().parse_args([]))
+    assert gpu_check.step_cuda_tests(real, 60)["status"] == "FAILED"
+    dry = gpu_check.settings(gpu_check.build_parser().parse_args(["--dry-run"]))
+    assert gpu_check.step_cuda_tests(dry, 60)["status"] == "ok"
+
+
 def test_budget_skips_later_steps(no_cuda, monkeypatch):
     ran = []
     monkeypatch.setattr(gpu_check, "STEPS", {"a": lambda cfg, left: ran.append("a") or dict(status="ok", detail=""),
