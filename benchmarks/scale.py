@@ -9,7 +9,10 @@ Graphs (largest connected component), k = 32 bottom eigenpairs of the normalized
 Solvers, each in its own subprocess (time and peak memory above the loaded graph, sampled every 5 ms):
 
 * ``eigsh``: ``scipy.sparse.linalg.eigsh`` (ARPACK, which='LA' on I - L/2, tol=0);
-* ``lobpcg``: ``torch.lobpcg`` on the same matrix (float32, tol 1e-4, at most ``--lobpcg-iters`` iterations);
+* ``lobpcg``: ``torch.lobpcg`` on the same matrix (float32, tol 1e-4, at most ``--lobpcg-iters`` iterations;
+  its iteration count and converged-pair count read by a ``tracker``);
+* ``scipy_lobpcg``: ``scipy.sparse.linalg.lobpcg`` on the same matrix (float64, tol 1e-4, at most
+  ``--lobpcg-iters`` iterations, the iteration count from its residual history);
 * ``neural_full``: ``NeuralSpectralEmbedding(32)`` defaults (embedding table, full batch), tol 1e-3;
 * ``neural_minibatch``: MLP encoder on node features (SBM: one-hot block and sqrt-degree; RGG: coordinates),
   ``batch_size=1024``, node sampler, fixed step budget;
@@ -44,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 32
-SOLVERS = ("eigsh", "lobpcg", "neural_full", "neural_minibatch", "neural_minibatch_sign")
+SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "neural_minibatch", "neural_minibatch_sign")
 
 
 # ---------------------------------------------------------------- worker side
@@ -111,6 +114,12 @@ def warm_up(solver: str) -> None:
             import torch
 
             torch.lobpcg(symmetric_torch(small), k=4, largest=True, niter=5)
+        elif solver == "scipy_lobpcg":
+            import numpy as np
+            from scipy.sparse.linalg import lobpcg
+
+            X = np.random.default_rng(0).standard_normal((small.num_nodes, 4))
+            lobpcg(symmetric_scipy(small), X, largest=True, maxiter=5, tol=1e-4)
         else:
             from pyg_spectral import NeuralSpectralEmbedding
 
@@ -122,6 +131,13 @@ def torch_rand(n: int):
     import torch
 
     return torch.rand(n, K + 1)
+
+
+def symmetric_scipy(data):
+    """T = I - L_sym / 2 (scipy CSR): its largest eigenpairs are L_sym's smallest, eigenvalue 2 (1 - theta)."""
+    from pyg_spectral.operators import build_operator
+
+    return build_operator("laplacian", data.edge_index, None, data.num_nodes).symmetric_matrix().tocsr()
 
 
 def symmetric_torch(data):
@@ -156,9 +172,31 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
             A = symmetric_torch(data)
             gen = torch.Generator().manual_seed(0)
             X = torch.randn(data.num_nodes, K + 8, generator=gen)
-            theta, V = torch.lobpcg(A, X=X, k=K + 8, largest=True, tol=1e-4, niter=args.lobpcg_iters)
+            state = {}
+
+            def tracker(worker):  # called once per iteration: keep the last counts
+                state.update(steps=int(worker.ivars["istep"]), converged=int(worker.ivars["converged_count"]))
+
+            theta, V = torch.lobpcg(A, X=X, k=K + 8, largest=True, tol=1e-4, niter=args.lobpcg_iters,
+                                    tracker=tracker)
             vals, vecs = 2 * (1 - theta[:K].double().numpy()), V[:, :K].double().numpy()
-            out["converged"] = None
+            out.update(steps=state.get("steps"), converged_pairs=state.get("converged"),
+                       converged=state.get("converged", 0) >= K + 8)
+        elif solver == "scipy_lobpcg":
+            from scipy.sparse.linalg import lobpcg
+
+            A = symmetric_scipy(data)
+            X = np.random.default_rng(0).standard_normal((data.num_nodes, K + 8))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                theta, V, history = lobpcg(A, X, largest=True, tol=1e-4, maxiter=args.lobpcg_iters,
+                                           retResidualNormsHistory=True)
+            order = np.argsort(-theta)
+            theta, V = theta[order], V[:, order]
+            vals, vecs = 2 * (1 - theta[:K]), V[:, :K]
+            # scipy warns when it stops at maxiter short of tol
+            out.update(steps=len(history), converged=not any("not reaching" in str(w.message) or
+                                                              "maxiter" in str(w.message) for w in caught))
         else:
             kwargs = dict(tol=1e-3, progress=False)
             if solver == "neural_full":
@@ -239,7 +277,11 @@ def run_worker(solver, kind, n, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", solver, kind, str(n), "--threads", str(args.threads),
            "--lobpcg-iters", str(args.lobpcg_iters), "--full-steps", str(args.full_steps),
            "--minibatch-steps", str(args.minibatch_steps), "--reference-max", str(args.reference_max)]
-    env = dict(os.environ)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _timing import thread_env
+
+    # torch, OpenMP and BLAS threads together: ARPACK's BLAS otherwise takes every core it sees
+    env = thread_env(args.threads)
     if args.malloc_mmap_threshold:
         # glibc raises its mmap threshold after large frees and then keeps freed blocks on the heap, which
         # inflates RSS of any code that allocates and frees [n, k] arrays in a loop. The same setting
@@ -377,7 +419,7 @@ def main(argv=None):
             if n > args.big and kind != "sbm":
                 continue
             for solver in args.solvers:
-                if n > args.big and solver == "lobpcg":
+                if n > args.big and solver in ("lobpcg", "scipy_lobpcg"):
                     continue
                 res = run_worker(solver, kind, n, args)
                 results.append(res)
