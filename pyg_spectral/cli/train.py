@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every, eval_size=args.eval_size, ema_decay=args.ema_decay, seed=args.seed,
         dtype=getattr(torch, args.dtype), checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
         encoder_kwargs=encoder_kwargs or None, progress=not args.quiet and ctx.is_main,
-        device=ctx.device if ctx.world_size > 1 else None, symmetrize=args.symmetrize,
+        # the rank's device under torchrun (cuda:LOCAL_RANK with NCCL, a single GPU included)
+        device=ctx.device if ctx.world_size > 1 or ctx.device.type == "cuda" else None, symmetrize=args.symmetrize,
     )
     start = time.perf_counter()
     try:

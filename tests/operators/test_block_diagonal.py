@@ -153,7 +153,7 @@ def test_padded_layout_round_trips_and_keeps_padding_zero(batch):
     assert xp.shape == (op.padded_size, 3) and torch.equal(op.from_padded(xp), x)
     assert int((xp.abs().sum(1) > 0).sum()) == b.num_nodes  # every padding row is zero
     # the padded Laplacian is the node one, permuted: L x in either layout agrees
-    assert torch.allclose(op.from_padded(torch.sparse.mm(op._padded_laplacian, xp)), op.matmul(x), atol=1e-14)
+    assert torch.allclose(op.from_padded(torch.sparse.mm(op.padded_laplacian, xp)), op.matmul(x), atol=1e-14)
     for graphs_in_group, first, count, n_max in op.layout:
         assert int(op.sizes[graphs_in_group].max()) == n_max and graphs_in_group.numel() == count
 
