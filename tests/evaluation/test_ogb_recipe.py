@@ -123,3 +123,22 @@ def test_cs_keeps_or_improves_the_probe_on_a_planted_partition(recipe, tmp_path)
     scores = recipe.probe(args, data, split, evaluator, {"features": data.x})
     assert all(0.0 <= s <= 1.0 for s in scores["test"] + scores["cs_test"])
     assert scores["cs_test"][0] >= scores["test"][0]
+
+
+def test_products_like_graph_has_power_law_degrees_and_class_structure():
+    spec = importlib.util.spec_from_file_location("products_like_bench", SCRIPT.with_name("products_like.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from torch_geometric.utils import is_undirected
+
+    data = module.products_like_graph(5000, num_classes=10, avg_degree=10.0, mixing=0.2, seed=0)
+    assert data.x.shape == (5000, 100) and data.y.shape == (5000, 1) and is_undirected(data.edge_index)
+    deg = torch.bincount(data.edge_index[0], minlength=5000).float()
+    assert 7.0 <= float(deg.mean()) <= 11.0
+    assert float(deg.max()) >= 8 * float(deg.median())  # a heavy tail, unlike an Erdős–Rényi graph
+    y = data.y.view(-1)
+    same = (y[data.edge_index[0]] == y[data.edge_index[1]]).float().mean()
+    assert float(same) >= 0.75  # 20% mixing: about 80% of edges inside a class
+    # features carry the class: class means are far apart relative to their standard error
+    means = torch.stack([data.x[y == c].mean(0) for c in range(3)])
+    assert float((means[0] - means[1]).norm()) > 1.0
