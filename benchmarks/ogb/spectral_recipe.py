@@ -53,6 +53,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch_geometric.utils import to_undirected
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,8 +248,40 @@ def make_encoder(args, in_channels: int) -> ResidualMLPEncoder:
                               num_layers=args.num_layers, projector=args.projector)
 
 
+def training_graph(args, data):
+    """The graph the estimator trains on, and the ids of its nodes in ``data`` (``None``: all of them).
+
+    The edge sampler draws edges, so it never reaches a node without any (the estimator refuses such graphs);
+    with it, isolated nodes are left out of training, and the trained encoder, a function of features, gives
+    their embedding afterwards (Rayleigh–Ritz coefficients of the training graph, as ``transform`` does).
+    """
+    deg = torch.bincount(data.edge_index[0], minlength=data.num_nodes)
+    if args.sampler != "edge" or bool((deg > 0).all()):
+        return data, None
+    from torch_geometric.data import Data
+    from torch_geometric.utils import subgraph
+
+    keep = (deg > 0).nonzero().view(-1)
+    edge_index, _ = subgraph(keep, data.edge_index, relabel_nodes=True, num_nodes=data.num_nodes)
+    return Data(x=data.x[keep], edge_index=edge_index, num_nodes=keep.numel()), keep
+
+
+def outputs_at_all_nodes(model, encoder, x: Tensor, chunk: int, representation: bool = False) -> Tensor:
+    """The encoder at every row of ``x`` in chunks: its representation, or the embedding (Ritz-mapped)."""
+    from pyg_spectral.spectrum import fix_signs, normalize_columns
+
+    device = next(encoder.parameters()).device
+    fn = encoder.representation if representation else encoder
+    with torch.no_grad():
+        out = torch.cat([fn(x[i:i + chunk].to(device)).cpu() for i in range(0, x.size(0), chunk)])
+    if representation:
+        return out.float()
+    return fix_signs(normalize_columns(out.double() @ model.ritz_coefficients_.cpu())).float()
+
+
 def fit(args, data, loss: str, seed: int) -> Dict:
     """One training run; a diverged or collapsed run is recorded, not raised."""
+    train_data, kept = training_graph(args, data)
     torch.manual_seed(seed)
     encoder = make_encoder(args, data.x.size(1))
     model = NeuralSpectralEmbedding(
@@ -265,23 +298,22 @@ def fit(args, data, loss: str, seed: int) -> Dict:
             # a fixed budget (tol=0) always ends at max_steps; disconnected graphs warn by design
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.filterwarnings("ignore", message=".*connected components.*")
-            model.fit(data)
+            model.fit(train_data)
     except (DivergenceError, RuntimeError) as exc:
         return {"loss": loss, "seed": seed, "diverged": f"{type(exc).__name__}: {str(exc)[:160]}",
                 "time": time.perf_counter() - start}
     out = {"loss": loss, "seed": seed, "diverged": None, "time": time.perf_counter() - start,
            "steps": model.n_iter_, "residual": float(model.residuals_.max()),
            "eigenvalues": (float(model.eigenvalues_[0]), float(model.eigenvalues_[-1])),
-           "embedding": model.embedding_.float().cpu()}
+           "embedding": model.embedding_.float().cpu(), "trained_on": train_data.num_nodes}
+    encoder = model.encoder_
+    chunk = max(args.batch_size, 4096)
+    if kept is not None:
+        out["embedding"] = outputs_at_all_nodes(model, encoder, data.x, chunk)
     if not bool(torch.isfinite(out["embedding"]).all()):
         out["diverged"] = "non-finite embedding"
         return out
-    encoder = model.encoder_
-    chunk = max(args.batch_size, 4096)
-    with torch.no_grad():
-        x = data.x.to(next(encoder.parameters()).device)
-        out["representation"] = torch.cat([encoder.representation(x[i:i + chunk]).float().cpu()
-                                           for i in range(0, x.size(0), chunk)])
+    out["representation"] = outputs_at_all_nodes(model, encoder, data.x, chunk, representation=True)
     if args.device is not None and str(args.device).startswith("cuda"):
         out["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
     return out
@@ -364,7 +396,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if ok:
             note += (f"; {ok[0]['steps']} steps, {np.mean([r['time'] for r in ok]):.0f} s/run, eigenvalues "
                      f"{ok[0]['eigenvalues'][0]:.3f}..{ok[0]['eigenvalues'][1]:.3f}, max residual "
-                     f"{ok[0]['residual']:.2f}" + (f", GPU peak {ok[0]['gpu_peak_gib']:.1f} GiB"
+                     f"{ok[0]['residual']:.2f}"
+                     + (f", trained on the {ok[0]['trained_on']} non-isolated nodes (edge sampler), encoder "
+                        "evaluated at all" if ok[0]["trained_on"] != data.num_nodes else "") + (f", GPU peak {ok[0]['gpu_peak_gib']:.1f} GiB"
                                                    if "gpu_peak_gib" in ok[0] else ""))
         for what in ("embedding", "representation"):
             scores = {key: sum((r[f"probe_{what}"][key] for r in ok), []) for key in

@@ -142,3 +142,27 @@ def test_products_like_graph_has_power_law_degrees_and_class_structure():
     # features carry the class: class means are far apart relative to their standard error
     means = torch.stack([data.x[y == c].mean(0) for c in range(3)])
     assert float((means[0] - means[1]).norm()) > 1.0
+
+
+def test_isolated_nodes_with_the_edge_sampler_get_the_encoders_embedding(recipe, tmp_path):
+    from torch_geometric.data import Data
+
+    data = planted_partition_graph(120, 3, avg_degree=8.0, mixing=0.05, seed=0)
+    n = 130  # 10 isolated nodes appended, as CiteSeer's 48
+    y = torch.cat([data.y, torch.arange(10) % 3])
+    x = torch.nn.functional.one_hot(y, 3).float() + 0.3 * torch.randn(n, 3, generator=torch.Generator().manual_seed(0))
+    graph = Data(edge_index=data.edge_index, x=x, y=y.view(-1, 1), num_nodes=n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    meta = export_ogb_node_dataset(graph, str(tmp_path), "iso-toy", {"train": perm[:40], "valid": perm[40:80],
+                                                                     "test": perm[80:]})
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    args = recipe.parse_args(["--dataset", "iso-toy", "--meta-dict", str(tmp_path / "m.json"), "--k", "3",
+                              "--n-oversamples", "3", "--hidden-channels", "8", "--num-layers", "2", "--batch-size",
+                              "32", "--max-steps", "3", "--eval-every", "3", "--eval-size", "32", "--no-progress"])
+    data, split, evaluator, _ = recipe.load_data(args)
+    train, kept = recipe.training_graph(args, data)
+    assert train.num_nodes == 120 and kept.numel() == 120
+    run = recipe.fit(args, data, "nested_omm", 0)
+    assert run["diverged"] is None and run["trained_on"] == 120
+    assert run["embedding"].shape == (130, 3) and torch.isfinite(run["embedding"]).all()
+    assert run["representation"].shape == (130, 8)
