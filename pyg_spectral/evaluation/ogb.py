@@ -121,7 +121,9 @@ def load_ogb_node_dataset(name: str, root: str = "dataset", meta_dict: Optional[
 
 
 def _write_csv(path: str, array: np.ndarray) -> None:
-    pd.DataFrame(array).to_csv(path, header=False, index=False, compression="gzip")
+    # gzip level 1: several times faster than pandas' default level on large feature files (the cost of
+    # exporting a million-node graph), ~10% larger files; OGB's reader reads any level
+    pd.DataFrame(array).to_csv(path, header=False, index=False, compression={"method": "gzip", "compresslevel": 1})
 
 
 def export_ogb_node_dataset(data: Data, root: str, name: str, split_idx: Dict[str, Tensor],

@@ -13,13 +13,18 @@ score, over several seeds. Scores come from ``ogb.nodeproppred.Evaluator``
 when one is given (OGB datasets, or exports via
 :func:`~pyg_spectral.evaluation.export_ogb_node_dataset`), else plain accuracy.
 
+With ``correct_and_smooth``, the selected probe's class probabilities are post-processed by Correct & Smooth
+on the graph (:func:`~pyg_spectral.evaluation.correct_smooth.correct_and_smooth`, training labels only); the
+scores before it are kept in ``base_valid``/``base_test``. Model selection (weight decay, best epoch) is done
+on the base probe's validation score, so C&S adds no selection on valid.
+
 Unlabeled nodes (label ``-1`` or NaN, as in ogbn-papers100M) are dropped from
 every split: documented handling, never a silent NaN.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -44,6 +49,9 @@ class ProbeResult:
     num_params: int = 0
     #: the weight decay selected on valid (L-BFGS linear probe), else the one given
     weight_decay: Optional[float] = None
+    #: scores of the probe before Correct & Smooth (empty without it)
+    base_valid: List[float] = field(default_factory=list)
+    base_test: List[float] = field(default_factory=list)
 
     @property
     def valid_mean(self) -> float:
@@ -61,11 +69,16 @@ class ProbeResult:
     def test_std(self) -> float:
         return float(np.std(self.test))
 
+    @property
+    def base_test_mean(self) -> float:
+        return float(np.mean(self.base_test)) if self.base_test else float("nan")
+
     def __str__(self) -> str:
         return (f"{self.probe}: valid {100 * self.valid_mean:.2f} ± {100 * self.valid_std:.2f}, "
                 f"test {100 * self.test_mean:.2f} ± {100 * self.test_std:.2f} ({len(self.test)} run(s), "
                 f"{self.num_params} params"
-                + ("" if self.weight_decay is None else f", weight decay {self.weight_decay:g}") + ")")
+                + ("" if self.weight_decay is None else f", weight decay {self.weight_decay:g}")
+                + ("" if not self.base_test else f", test before C&S {100 * self.base_test_mean:.2f}") + ")")
 
 
 def planetoid_split(data) -> Dict[str, Tensor]:
@@ -89,7 +102,8 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
                        probe: str = "linear", seeds: int = 5, evaluator=None, epochs: int = 300, lr: float = 0.05,
                        weight_decay: Optional[Union[float, Sequence[float]]] = None, hidden_channels: int = 256,
                        dropout: float = 0.5, standardize: bool = True, solver: str = "auto",
-                       max_iter: int = 100, device=None) -> ProbeResult:
+                       max_iter: int = 100, device=None, correct_and_smooth: Union[bool, Dict, None] = None,
+                       edge_index: Optional[Tensor] = None, edge_weight: Optional[Tensor] = None) -> ProbeResult:
     """Train a probe on ``embedding`` (optionally concatenated with ``features``) and score it.
 
     Args:
@@ -109,6 +123,9 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         standardize: center the embedding's columns on the train split and scale it by one factor to
             mean squared row norm 1 (rotation-equivariant); scale the features by one factor likewise
             (not centered).
+        correct_and_smooth: ``True`` (settings :data:`~pyg_spectral.evaluation.correct_smooth.CS_DEFAULTS`) or
+            a dict of overrides: post-process the probe's probabilities with Correct & Smooth on ``edge_index``.
+        edge_index, edge_weight: the (undirected) graph, needed by ``correct_and_smooth``.
     """
     if probe not in PROBES:
         raise ValueError(f"Unknown probe {probe!r}; choose one of {PROBES}.")
@@ -118,6 +135,13 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         solver = "lbfgs" if probe == "linear" else "adam"
     if solver == "lbfgs" and probe != "linear":
         raise ValueError("solver='lbfgs' fits the linear probe only; use solver='adam' for the MLP probe.")
+    cs_settings = None
+    if correct_and_smooth is not None and correct_and_smooth is not False:
+        if correct_and_smooth is not True and not isinstance(correct_and_smooth, dict):
+            raise ValueError(f"correct_and_smooth must be True, False, None or a dict, got {correct_and_smooth!r}.")
+        if edge_index is None:
+            raise ValueError("correct_and_smooth needs the graph: pass edge_index (and edge_weight if weighted).")
+        cs_settings = {} if correct_and_smooth is True else dict(correct_and_smooth)
     parts = [t for t in (embedding, features) if t is not None]
     if not parts:
         raise ValueError("evaluate_embedding needs an embedding or features.")
@@ -162,9 +186,11 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
     if solver == "lbfgs":
         grid = WEIGHT_DECAY_GRID if weight_decay is None else (
             [float(weight_decay)] if isinstance(weight_decay, (int, float)) else [float(w) for w in weight_decay])
-        return _lbfgs_probe(x, labels_d, split, num_classes, grid, max_iter, evaluator)
+        result, logits = _lbfgs_probe(x, labels_d, split, num_classes, grid, max_iter, evaluator)
+        return _with_cs(result, [logits], labels_d, split, evaluator, cs_settings, edge_index, edge_weight)
     weight_decay = 5e-3 if weight_decay is None else float(weight_decay)
     result = ProbeResult(probe, weight_decay=weight_decay)
+    best_logits = []
     for seed in range(seeds):
         torch.manual_seed(seed)
         if probe == "linear":
@@ -183,17 +209,39 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
             opt.step()
             model.eval()
             with torch.no_grad():
-                pred = model(x).argmax(-1)
+                logits = model(x)
+            pred = logits.argmax(-1)
             valid = _score(pred, labels_d, split["valid"], evaluator)
             if valid > best_valid:
                 best_valid, best_test = valid, _score(pred, labels_d, split["test"], evaluator)
+                if cs_settings is not None:
+                    best = logits
         result.valid.append(best_valid)
         result.test.append(best_test)
-    return result
+        if cs_settings is not None:
+            best_logits.append(best)
+    return _with_cs(result, best_logits, labels_d, split, evaluator, cs_settings, edge_index, edge_weight)
+
+
+def _with_cs(result: ProbeResult, logits: List[Tensor], y: Tensor, split: Dict[str, Tensor], evaluator,
+             settings: Optional[Dict], edge_index: Optional[Tensor], edge_weight: Optional[Tensor]) -> ProbeResult:
+    """``result`` itself without C&S; else the C&S scores of each selected probe, base scores kept."""
+    if settings is None:
+        return result
+    from .correct_smooth import correct_and_smooth
+
+    valid, test = [], []
+    for z in logits:
+        out = correct_and_smooth(z.softmax(-1), y, split["train"], edge_index, edge_weight, **settings)
+        pred = out.argmax(-1)
+        valid.append(_score(pred, y, split["valid"], evaluator))
+        test.append(_score(pred, y, split["test"], evaluator))
+    return ProbeResult(result.probe + "+C&S", valid=valid, test=test, num_params=result.num_params,
+                       weight_decay=result.weight_decay, base_valid=result.valid, base_test=result.test)
 
 
 def _lbfgs_probe(x: Tensor, y: Tensor, split: Dict[str, Tensor], num_classes: int, grid: Sequence[float],
-                 max_iter: int, evaluator) -> ProbeResult:
+                 max_iter: int, evaluator) -> Tuple[ProbeResult, Tensor]:
     """Logistic regression + (wd/2)||W||^2 by L-BFGS for each wd (largest first); best wd on valid.
 
     The first weight decay starts from zero, each next one from the previous solution (a
@@ -217,12 +265,13 @@ def _lbfgs_probe(x: Tensor, y: Tensor, split: Dict[str, Tensor], num_classes: in
 
         opt.step(closure)
         with torch.no_grad():
-            pred = (x @ weight + bias).argmax(-1)
+            logits = x @ weight + bias
+        pred = logits.argmax(-1)
         valid = _score(pred, y, split["valid"], evaluator)
         if best is None or valid > best[0]:
-            best = (valid, _score(pred, y, split["test"], evaluator), wd)
+            best = (valid, _score(pred, y, split["test"], evaluator), wd, logits)
     return ProbeResult("linear", valid=[best[0]], test=[best[1]], num_params=x.size(1) * num_classes + num_classes,
-                       weight_decay=best[2])
+                       weight_decay=best[2]), best[3]
 
 
 def _score(pred: Tensor, y: Tensor, idx: Tensor, evaluator) -> float:
