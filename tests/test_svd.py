@@ -24,6 +24,7 @@ def fit(data, k, **kw):
     return NeuralSpectralEmbedding(k, mode="svd", progress=False, **kw).fit(data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [4, 8])
 def test_directed_sbm_against_svd(k):
     data = directed_sbm_graph(1500, 6, 60000, seed=0)
@@ -39,6 +40,7 @@ def test_directed_sbm_against_svd(k):
     assert np.allclose(np.sort(s)[::-1], S[:k], atol=1e-8)
 
 
+@pytest.mark.slow
 def test_left_and_right_vectors_differ():
     data = directed_sbm_graph(900, 3, 30000, p_forward=0.9, seed=1)
     model = fit(data, 3)

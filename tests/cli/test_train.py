@@ -96,6 +96,7 @@ def sbm_file(tmp_path_factory):
     return data, path
 
 
+@pytest.mark.slow
 def test_train_one_process_meets_ground_truth(sbm_file, tmp_path):
     data, path = sbm_file
     out = tmp_path / "o.pt"

@@ -51,6 +51,7 @@ def test_exact_eigenvectors_carry_label_information(cora_lcc):
     assert res.test_mean >= 0.5  # chance is ~0.14 (7 classes)
 
 
+@pytest.mark.slow
 def test_full_pipeline_on_exported_ogb_data(cora_lcc, tmp_path):
     meta = export_ogb_node_dataset(cora_lcc, str(tmp_path), "pygs-cora-lcc", planetoid_split(cora_lcc))
     data, split, evaluator = load_ogb_node_dataset("pygs-cora-lcc", meta_dict=meta)
@@ -61,6 +62,7 @@ def test_full_pipeline_on_exported_ogb_data(cora_lcc, tmp_path):
     assert abs(learned.test_mean - exact.test_mean) <= 0.005
 
 
+@pytest.mark.slow
 def test_unlabeled_nodes_are_dropped(cora):
     y = cora.y.clone().float()
     split = planetoid_split(cora)

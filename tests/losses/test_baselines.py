@@ -96,6 +96,7 @@ def test_lora_alias_is_unnested():
 
 # With the final Rayleigh-Ritz every method's span gives the eigenpairs (measured on a 10 x 10 grid, k = 6:
 # subspace distance 4e-9 (SpIN) to 7e-7 (NeuralEF)).
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["spin", "neuralef", "mu_eigengame", "lora"])
 def test_baselines_learn_the_subspace(loss):
     data = grid_graph(10, 10)
@@ -112,6 +113,7 @@ def test_baselines_learn_the_subspace(loss):
 # Without Rayleigh-Ritz, each method's own functions (SpIN: whitened by its Cholesky factor), first 5 modes
 # of a 10 x 12 grid (well separated). Measured min |cos|: nested LoRA 0.98, SpIN 1.0, NeuralEF and
 # mu-EigenGame ~0.99 on these modes, un-nested LoRA 0.02 (right subspace, arbitrary basis).
+@pytest.mark.slow
 @pytest.mark.parametrize("loss,min_cos", [("nested_lora", 0.95), ("spin", 0.999), ("neuralef", 0.9),
                                           ("mu_eigengame", 0.9)])
 def test_ordering_without_rayleigh_ritz(loss, min_cos):
@@ -119,6 +121,7 @@ def test_ordering_without_rayleigh_ritz(loss, min_cos):
     assert cos.min() >= min_cos
 
 
+@pytest.mark.slow
 def test_unnested_lora_learns_the_subspace_but_not_the_order():
     cos, sd = _raw_order("lora")
     assert sd <= 1e-3

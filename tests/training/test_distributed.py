@@ -90,6 +90,7 @@ def uninterrupted(graph, tmp_path_factory):
     return torch.load(out, weights_only=False)
 
 
+@pytest.mark.slow
 def test_two_processes_meet_the_accuracy_bar(graph, uninterrupted):
     # Measured: eigenvalue error 4.4e-2, subspace distance 5.1e-2 (single process, batch 128: 4.5e-2 / 5.2e-2).
     data, _ = graph
@@ -99,6 +100,7 @@ def test_two_processes_meet_the_accuracy_bar(graph, uninterrupted):
     assert subspace_distance(uninterrupted["embedding"], vecs[:, :K]) <= 0.08
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_total_batch(graph, uninterrupted):
     data, _ = graph
     with warnings.catch_warnings():
@@ -109,6 +111,7 @@ def test_two_processes_match_one_process_with_the_same_total_batch(graph, uninte
     assert subspace_distance(single.embedding_, uninterrupted["embedding"]) <= 0.05
 
 
+@pytest.mark.slow
 def test_distributed_steps_equal_the_single_process_estimator_exactly(graph, tmp_path):
     """Three plain SGD steps in float64 on 2 ranks = the same steps done by hand in one process on the
     ranks' concatenated batch (rank r's batches drawn with rank_seed(seed, r))."""
@@ -139,6 +142,7 @@ def test_distributed_steps_equal_the_single_process_estimator_exactly(graph, tmp
         torch.testing.assert_close(result["state"][name], value, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_killed_worker_resumes_without_losing_progress(graph, uninterrupted, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     kwargs = dict(MLP_KWARGS, checkpoint=str(ckpt), checkpoint_every=100)
@@ -172,6 +176,7 @@ def test_total_batch_larger_than_the_graph_is_refused(graph, tmp_path):
     assert "world_size x batch_size = 2 x 700 = 1400 rows per step exceed the graph's 1200 nodes" in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_cli_on_two_processes_with_a_gnn(graph, tmp_path):
     out = tmp_path / "sage.pt"
     args = ["-m", "pyg_spectral.train", graph[1], "--k", "4", "--encoder", "sage", "--sampler", "neighbor",

@@ -121,6 +121,7 @@ def case_id(case):
     return "-".join(str(v) if not isinstance(v, dict) else "-".join(map(str, v.values())) for v in case.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_minibatch_loss_and_gradient_are_unbiased(weighted_karate, case):
     draws = 400 if case.get("encoder") in ("sage",) else N_DRAWS

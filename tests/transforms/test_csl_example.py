@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "csl_gin.py"
 
@@ -30,6 +31,7 @@ def test_circulant_graphs_are_4_regular_and_relabelled():
     assert not torch.equal(graphs[0].edge_index, graphs[1].edge_index)  # same class, other node order
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results_and_pe_beats_no_pe(tmp_path):
     example = load_example()
     out = tmp_path / "csl.md"
