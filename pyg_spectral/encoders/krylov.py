@@ -27,16 +27,18 @@ Cost: ``q`` sparse products with ``w`` columns, and memory :math:`O(n\, w (q+1))
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from ..spectrum.ritz import ritz_from_moments, ritz_record
 from ..utils.sparse import laplacian_csr
 from ..utils.validation import check_graph
 from .noise import hashed_normal
 
-__all__ = ["KrylovEncoder"]
+__all__ = ["KrylovEncoder", "fit_krylov_head"]
 
 #: offset of the seed of the feature projection (independent of the node noise)
 _PROJECTION_SEED = 0x5EED
@@ -164,3 +166,61 @@ class KrylovEncoder(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, random_channels={self.random_channels}, "
                 f"feature_channels={self.feature_channels}, depth={self.depth}")
+
+
+def fit_krylov_head(encoder: KrylovEncoder, x: Optional[Tensor], edge_index: Tensor, op, k: int, *,
+                    tol: float, n_id: Optional[Tensor] = None, edge_weight: Optional[Tensor] = None,
+                    depth_step: int = 8, max_depth: int = 96, rcond: float = 1e-10
+                    ) -> Tuple[Tensor, Tensor, List[Dict[str, Any]], bool]:
+    r"""Solve the head of ``encoder`` by Rayleigh–Ritz, growing its depth until the residuals reach ``tol``.
+
+    ``op`` is a base operator :math:`T = c_0 I + c_1 L_{sym}` (the Laplacian and the normalized and lazy
+    adjacencies; uniform measure), whose top eigenpairs are wanted. At depth :math:`q` the moments
+    :math:`M = \Phi^\top \Phi` and :math:`\Phi^\top \hat A \Phi` come from one Gram matrix of the blocks
+    :math:`0 .. q+1`, because the Chebyshev recurrence gives :math:`\hat A \Phi_0 = \Phi_1` and
+    :math:`\hat A \Phi_j = (\Phi_{j+1} + \Phi_{j-1})/2`; the Gram is extended block by block as the depth
+    grows, so no product with :math:`\hat A` on all of :math:`\Phi` and no recomputation is needed.
+    :func:`~pyg_spectral.spectrum.ritz.ritz_from_moments` (directions of :math:`M` below ``rcond`` times
+    its largest eigenvalue dropped: the Krylov basis is ill-conditioned by construction) gives the Ritz
+    pairs; the residuals :math:`\|Tu - \theta u\|` of the top ``k`` (in the user's units, no ground truth)
+    are measured with one product on the ``m`` Ritz vectors. The depth starts at ``encoder.depth`` and
+    grows by ``depth_step`` until the max residual is ``<= tol`` or the depth reaches ``max_depth``.
+
+    Returns:
+        ``(head, u, history, converged)``: ``head`` ``[w (q+1), m]`` (float64) maps :math:`\Phi` to the top
+        ``m = encoder.out_channels`` Ritz vectors ``u = Phi @ head`` (``[n, m]``, :math:`L^2(\rho)`
+        orthonormal); ``history`` holds one :func:`~pyg_spectral.spectrum.ritz.ritz_record` per depth
+        (with ``step`` = depth, ``time``, ``dimension``); ``encoder.depth`` is left at the final depth.
+    """
+    if getattr(op, "normalization", None) != "sym" or not hasattr(op, "c0"):
+        raise ValueError("encoder='krylov' spans polynomials of D^-1/2 A D^-1/2: it needs the 'laplacian', "
+                         f"'adjacency' or 'lazy_adjacency' operator, not {getattr(op, 'name', op)!r}.")
+    if int(depth_step) < 1 or int(max_depth) < encoder.depth:
+        raise ValueError(f"need depth_step >= 1 and max_depth >= depth, got {depth_step} and {max_depth}.")
+    start = time.perf_counter()
+    n = encoder._num_nodes(x, edge_index, n_id, None)
+    apply = encoder.propagation(edge_index, n, edge_weight, encoder.dtype)
+    blocks = encoder.blocks(x, edge_index, n_id, n, edge_weight)
+    eye, adj = op.c0 + op.c1, -op.c1  # T = eye * I + adj * A_hat
+    w, m = encoder.block_width, min(encoder.out_channels, n)
+    feats = torch.empty(n, 0, dtype=encoder.dtype, device=edge_index.device)
+    gram = torch.empty(0, 0, dtype=torch.float64, device=feats.device)
+    history: List[Dict[str, Any]] = []
+    while True:
+        q = encoder.depth
+        new = torch.cat([next(blocks) for _ in range(q + 2 - feats.size(1) // w)], dim=-1)
+        cross = feats.T @ new
+        gram = torch.cat([torch.cat([gram, cross], 1), torch.cat([cross.T, new.T @ new], 1)], 0).double()
+        feats = torch.cat([feats, new], dim=-1)
+        d = w * (q + 1)
+        g = gram[:d].reshape(d, q + 2, w)
+        a_phi = torch.cat([g[:, 1:2], 0.5 * (g[:, :q] + g[:, 2:q + 2])], dim=1).reshape(d, d)
+        theta, coef = ritz_from_moments(gram[:d, :d], eye * gram[:d, :d] + adj * a_phi, rcond)
+        head = coef[:, :m]
+        u = feats[:, :d].double() @ head
+        record = ritz_record(u, eye * u + adj * apply(u), k, op)
+        record.update(step=q, time=time.perf_counter() - start, dimension=d)
+        history.append(record)
+        if record["residual"] <= tol or q + depth_step > max_depth:
+            return head, u, history, record["residual"] <= tol
+        encoder.grow_(depth_step)
