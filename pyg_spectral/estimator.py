@@ -375,6 +375,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         (``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``rcond``; see ``fit_krylov_head``)."""
         from .encoders.krylov import fit_krylov_head
 
+        if self.batch_size is not None:
+            raise ValueError("encoder='krylov' solves its head in closed form on the full graph: use batch_size=None.")
         kwargs = dict(self.encoder_kwargs or {})
         grow = {key: kwargs.pop(key) for key in ("depth_step", "max_depth", "rcond") if key in kwargs}
         encoder = build_encoder("krylov", m, num_nodes=op.num_nodes, x=self._x, seed=self.seed,
