@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--graphs", nargs="+", default=["Cora", "CiteSeer", "Facebook", "PubMed"])
     parser.add_argument("--net-graphs", nargs="+", default=["Cora", "CiteSeer"],
                         help="graphs on which the networks run (they are slow)")
+    parser.add_argument("--net-k", type=int, nargs="+", default=[16], help="k for which the networks run")
     parser.add_argument("--unseen-graphs", nargs="+", default=["Cora", "CiteSeer", "PubMed"])
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "encoders.md"))
     args = parser.parse_args()
@@ -152,7 +153,7 @@ def main() -> None:
     cmd = "PYTHONPATH=. OMP_NUM_THREADS={t} .venv/bin/python benchmarks/encoders.py " + " ".join(sys.argv[1:])
     lines = ["# Encoders vs exact eigenpairs", "", "Command: `" + cmd.format(t=args.threads) + "`", "",
              f"Threads: {args.threads}. Full batch, library defaults (tol 1e-4); networks capped at "
-             f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} only. Table and Krylov: median "
+             f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} with k in {args.net_k} only (time). Table and Krylov: median "
              f"of {args.passes} interleaved passes (per column); networks: one pass. Peak RSS: the fit's process "
              "(graph, imports included). Steps: Krylov's Chebyshev depth.", "",
              "| graph | n | k | solver | max eig err | subspace dist | min mode cos | steps | conv | wall s | "
@@ -161,7 +162,7 @@ def main() -> None:
         data = load(graph)
         for k in args.k:
             lam, vec = exact_eigenpairs(data, k)
-            solvers = [s for s in SOLVERS if s not in NETWORKS or graph in args.net_graphs]
+            solvers = [s for s in SOLVERS if s not in NETWORKS or (graph in args.net_graphs and k in args.net_k)]
             recs = {s: [] for s in solvers}
             for p in range(args.passes):
                 for s in solvers:
