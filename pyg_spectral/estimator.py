@@ -300,6 +300,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             x = check_features(x, n, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
         self._x = None if kind == "embedding" else x
         self._edge_index = data.edge_index.to(device).long()
+        if kind == "krylov":
+            return self._fit_krylov(data, op, m, start)
         # -> loss -> encoder
         loss_fn = build_loss(self.loss, m, nesting=self.nesting, gradient=self.gradient,
                              **(self.loss_kwargs or {})).to(device)
@@ -339,6 +341,32 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                 f"Stopped at max_steps={self.max_steps} with max residual {self.residuals_.max():.2e} > tol={self.tol:g}. "
                 "Raise max_steps, widen gaps with filter_degree, or add n_oversamples.",
                 ConvergenceWarning, stacklevel=2)
+        return self
+
+    def _fit_krylov(self, data: Data, op, m: int, start: float) -> "NeuralSpectralEmbedding":
+        """``encoder="krylov"``: no training; the head is solved by Rayleigh–Ritz while the Chebyshev depth grows
+        (``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``rcond``; see ``fit_krylov_head``)."""
+        from .encoders.krylov import fit_krylov_head
+
+        if self.batch_size is not None:
+            raise ValueError("encoder='krylov' solves its head in closed form on the full graph: use batch_size=None.")
+        kwargs = dict(self.encoder_kwargs or {})
+        grow = {key: kwargs.pop(key) for key in ("depth_step", "max_depth", "rcond") if key in kwargs}
+        encoder = build_encoder("krylov", m, num_nodes=op.num_nodes, x=self._x, seed=self.seed,
+                                encoder_kwargs=kwargs, device=op.device)
+        head, u, self.history_, self.converged_ = fit_krylov_head(
+            encoder, self._x, self._edge_index, op.base, self.num_components, tol=self.tol,
+            edge_weight=getattr(data, "edge_weight", None), n_id=getattr(data, "n_id", None), **grow)
+        self.operator_, self.encoder_, self.loss_fn_, self.n_iter_ = op, encoder, None, encoder.depth
+        self._fingerprint = graph_fingerprint(data)
+        result = finalize_eigenpairs(u.to(self.dtype), op.base, self.num_components, dtype=self.dtype)
+        self.eigenvalues_, self.residuals_, self.embedding_ = result.eigenvalues, result.residuals, result.vectors
+        self.ritz_coefficients_ = head @ result.coefficients
+        self.fit_time_ = time.perf_counter() - start
+        if not self.converged_:
+            warnings.warn(f"encoder='krylov' stopped at depth {encoder.depth} with max residual "
+                          f"{self.history_[-1]['residual']:.2e} > tol={self.tol:g}. Raise encoder_kwargs['max_depth'] "
+                          "or 'random_channels'.", ConvergenceWarning, stacklevel=3)
         return self
 
     def _trainer(self, encoder: nn.Module, op, loss_fn, objective, ctx, settings) -> Trainer:

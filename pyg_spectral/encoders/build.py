@@ -10,15 +10,16 @@ from ..exceptions import GraphInputError
 from .base import encoder_inputs
 from .embedding import EmbeddingEncoder
 from .gnn import GNN_MODELS, GNNEncoder
+from .krylov import KrylovEncoder
 from .mlp import MLPEncoder
 
 __all__ = ["ENCODERS", "encoder_kind", "build_encoder", "full_outputs"]
 
-ENCODERS = ("embedding", "mlp", "gnn") + tuple(GNN_MODELS)
+ENCODERS = ("embedding", "mlp", "gnn", "krylov") + tuple(GNN_MODELS)
 
 
 def encoder_kind(encoder: Union[str, nn.Module]) -> str:
-    """``"embedding"``, ``"mlp"``, ``"gnn"`` (any GNN name) or ``"module"`` (a user's ``nn.Module``)."""
+    """``"embedding"``, ``"mlp"``, ``"krylov"``, ``"gnn"`` (any GNN name) or ``"module"`` (a user's ``nn.Module``)."""
     if isinstance(encoder, nn.Module):
         return "module"
     return "gnn" if encoder in GNN_MODELS or encoder == "gnn" else encoder
@@ -30,7 +31,8 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
     """The encoder ``encoder`` names (see :data:`ENCODERS`), or the user's module itself, on ``device``.
 
     Networks are initialised from ``torch.manual_seed(seed)``; GNNs get ``seed`` for their random node
-    features too. ``"mlp"`` needs features ``x``.
+    features too. ``"mlp"`` needs features ``x``. ``"krylov"`` has no parameters (its head is solved by
+    the estimator, see :class:`~pyg_spectral.encoders.krylov.KrylovEncoder`).
 
     >>> build_encoder("embedding", 4, num_nodes=10)
     EmbeddingEncoder(num_nodes=10, out_channels=4)
@@ -42,6 +44,8 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
     if kind == "embedding":
         return EmbeddingEncoder(num_nodes, out_channels, measure=None if measure is None else
                                 measure.detach().cpu().float(), seed=seed, **kwargs).to(device)
+    if kind == "krylov":
+        return KrylovEncoder(x.size(-1) if x is not None else 0, out_channels, seed=seed, **kwargs).to(device)
     torch.manual_seed(seed)
     if kind == "mlp":
         if x is None:

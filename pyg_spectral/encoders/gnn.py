@@ -7,13 +7,18 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.models import GCN, GIN, GraphSAGE
 
+from .noise import hashed_normal
+
 __all__ = ["GNNEncoder", "random_node_features", "GNN_MODELS"]
 
 GNN_MODELS = {"gcn": GCN, "gin": GIN, "sage": GraphSAGE, "graphsage": GraphSAGE}
 
 
 def random_node_features(num_nodes: int, dim: int, seed: int, device=None, dtype=torch.float32) -> Tensor:
-    """Seeded standard-normal features, the same for the same ``(num_nodes, dim, seed)``."""
+    """Seeded standard-normal features, the same for the same ``(num_nodes, dim, seed)``.
+
+    Row ``i`` depends on ``num_nodes``'s stream position, not on a node id; :class:`GNNEncoder` uses
+    :func:`~pyg_spectral.encoders.noise.hashed_normal` instead."""
     gen = torch.Generator().manual_seed(int(seed))
     return torch.randn(int(num_nodes), int(dim), generator=gen).to(device=device, dtype=dtype)
 
@@ -30,8 +35,12 @@ class GNNEncoder(nn.Module):
     SDM 2021; Abboud et al., IJCAI 2021); PEARL (Kanatsoulis et al., ICLR 2025)
     shows GNNs on random inputs act as nonlinear functions of eigenvectors.
 
-    The random features depend only on ``seed`` and the number of nodes of
-    the graph the encoder runs on, so a fitted encoder is deterministic.
+    The random features of node ``v`` are :func:`~pyg_spectral.encoders.noise.hashed_normal` of its
+    global id (``n_id[i]`` on a sampled subgraph, else its row ``i``) and ``seed``: they do not depend on
+    the number of nodes or on which other nodes are present, so a fitted encoder is deterministic and a
+    node keeps its inputs when the graph grows. Without node features (``in_channels=0``) a structural
+    column :math:`\log(1 + \deg v)` is added (``degree_feature``); the degree is read from the
+    ``edge_index`` the encoder is given (on a sampled subgraph, the sampled degree).
 
     Args:
         in_channels: node feature dimension (0 if the graph has no features).
@@ -42,6 +51,7 @@ class GNNEncoder(nn.Module):
             ``L``-hop neighbourhoods).
         random_features: number of random input channels.
         seed: seed of the random features.
+        degree_feature: add the log-degree column (default: when ``in_channels == 0``).
         **kwargs: passed to the PyG model.
 
     Example:
@@ -64,6 +74,7 @@ class GNNEncoder(nn.Module):
         num_layers: int = 2,
         random_features: int = 32,
         seed: int = 0,
+        degree_feature: Optional[bool] = None,
         **kwargs,
     ):
         super().__init__()
@@ -73,8 +84,9 @@ class GNNEncoder(nn.Module):
             raise ValueError("GNNEncoder needs node features or random_features > 0.")
         self.in_channels, self.random_features, self.seed = int(in_channels), int(random_features), int(seed)
         self.gnn_name = gnn
+        self.degree_feature = self.in_channels == 0 if degree_feature is None else bool(degree_feature)
         self.gnn = GNN_MODELS[gnn](
-            in_channels=self.in_channels + self.random_features, hidden_channels=hidden_channels,
+            in_channels=self.in_channels + self.random_features + int(self.degree_feature), hidden_channels=hidden_channels,
             num_layers=num_layers, out_channels=out_channels, **kwargs,
         )
         self._noise_cache: Dict[Tuple[int, str, torch.dtype], Tensor] = {}
@@ -84,9 +96,11 @@ class GNNEncoder(nn.Module):
         return self.gnn.num_layers
 
     def noise(self, num_nodes: int, device, dtype) -> Tensor:
+        """The random features of the nodes ``0 .. num_nodes - 1`` (cached)."""
         key = (int(num_nodes), str(device), dtype)
         if key not in self._noise_cache:
-            self._noise_cache = {key: random_node_features(num_nodes, self.random_features, self.seed, device, dtype)}
+            ids = torch.arange(int(num_nodes), device=device)
+            self._noise_cache = {key: hashed_normal(ids, self.random_features, self.seed, dtype)}
         return self._noise_cache[key]
 
     def forward(self, x: Optional[Tensor], edge_index: Tensor, n_id: Optional[Tensor] = None,
@@ -107,9 +121,12 @@ class GNNEncoder(nn.Module):
             if n_id is None:
                 parts.append(self.noise(n, device, dtype))
             else:
-                total = int(num_nodes) if num_nodes is not None else int(n_id.max()) + 1
-                parts.append(self.noise(total, device, dtype)[n_id])
+                parts.append(hashed_normal(n_id, self.random_features, self.seed, dtype).to(device))
+        if self.degree_feature:
+            deg = torch.zeros(n, device=edge_index.device, dtype=parts[0].dtype if parts else torch.float32)
+            deg.index_add_(0, edge_index[0], torch.ones(edge_index.size(1), device=deg.device, dtype=deg.dtype))
+            parts.append(deg.log1p().unsqueeze(-1))
         return self.gnn(torch.cat(parts, dim=-1), edge_index)
 
     def extra_repr(self) -> str:
-        return f"random_features={self.random_features}, seed={self.seed}"
+        return f"random_features={self.random_features}, seed={self.seed}, degree_feature={self.degree_feature}"

@@ -43,3 +43,22 @@ def test_bad_configuration(karate):
     enc = GNNEncoder(karate.num_features, 2)
     with pytest.raises(ValueError, match="features"):
         enc(torch.randn(34, 3), karate.edge_index)
+
+
+@pytest.mark.parametrize("gnn", ["gcn", "sage"])
+def test_seen_nodes_keep_their_outputs(cora_lcc, gnn):
+    """The noise is keyed by node id: adding nodes (a new component) or reordering them changes nothing
+    at the nodes already there. Without features the encoder runs on noise plus log-degree."""
+    n = cora_lcc.num_nodes
+    torch.manual_seed(0)
+    enc = GNNEncoder(0, 6, gnn=gnn).eval()
+    assert enc.degree_feature
+    base = enc(None, cora_lcc.edge_index, num_nodes=n)
+    extra = cycle_graph(10).edge_index + n
+    grown = enc(None, torch.cat([cora_lcc.edge_index, extra], 1), num_nodes=n + 10)
+    assert torch.allclose(grown[:n], base, atol=1e-5)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(n)
+    shuffled = enc(None, inverse[cora_lcc.edge_index], n_id=perm, num_nodes=n)   # row i is node perm[i]
+    assert torch.allclose(shuffled, base[perm], atol=1e-5)
