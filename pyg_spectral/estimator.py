@@ -57,10 +57,15 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             ``"random_walk"`` (top, descending). See :mod:`pyg_spectral.operators`.
         loss: ``"nested_lora"`` or ``"nested_omm"`` (PSD operators only).
         nesting: ``"joint"``, ``"sequential"`` or ``None``.
-        encoder: ``"embedding"`` (free table, transductive), ``"mlp"`` (on
-            ``data.x``), ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on
-            ``data.x`` plus fixed random node features), or an ``nn.Module``
-            with ``forward(x, edge_index) -> [n, m]``.
+        encoder: ``"embedding"`` (free table, transductive), ``"krylov"``
+            (inductive: Chebyshev-Krylov features of node-id-keyed noise and
+            projected ``data.x``, head solved by Rayleigh–Ritz, depth grown
+            until ``tol``; ``encoder_kwargs``: ``depth``, ``depth_step``,
+            ``max_depth``, ``rcond``, ``random_channels``,
+            ``feature_channels``), ``"mlp"`` (on ``data.x``),
+            ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on ``data.x``
+            plus node-id-keyed random features), or an ``nn.Module`` with
+            ``forward(x, edge_index) -> [n, m]``.
         max_steps: maximum optimisation steps.
         tol: stop when the max residual :math:`\|Ou - \lambda u\|_2` of the
             :math:`k` unit-norm Ritz vectors, in the units of the operator
@@ -436,8 +441,14 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         x = getattr(data, "x", None)
         if x is not None:
             x = check_features(x, data.num_nodes, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
+        extra = {}
+        if getattr(self.encoder_, "takes_node_ids", False) and getattr(data, "n_id", None) is not None:
+            extra["n_id"] = data.n_id.to(device)  # the new graph's global ids: seen nodes keep their inputs
+        if encoder_kind(self.encoder) == "krylov":
+            weight = getattr(data, "edge_weight", None)
+            extra["edge_weight"] = None if weight is None else weight.to(device)
         with torch.no_grad():
-            f = self.encoder_(x, data.edge_index.to(device).long())
+            f = self.encoder_(x, data.edge_index.to(device).long(), **extra)
         return fix_signs(normalize_columns(f.double() @ self.ritz_coefficients_)).to(self.dtype)
 
     def fit_transform(self, data: Data, y: Any = None) -> Tensor:
