@@ -88,21 +88,6 @@ def run_child(graph, solver, k, threads, net_steps, seed=0):
     return rec
 
 
-def one_hop_extension(sub_vec, seen, edge_index, n):
-    """Exact eigenvectors of the subgraph; an unseen node gets the mean of its seen neighbours (0 if none)."""
-    full = np.zeros((n, sub_vec.shape[1]))
-    full[seen] = sub_vec
-    src, dst = edge_index.numpy()
-    is_seen = np.zeros(n, dtype=bool)
-    is_seen[seen] = True
-    keep = is_seen[src] & ~is_seen[dst]
-    total = np.zeros_like(full)
-    np.add.at(total, dst[keep], full[src[keep]])
-    count = np.bincount(dst[keep], minlength=n)[:, None]
-    full[~is_seen] = total[~is_seen] / np.maximum(count[~is_seen], 1)
-    return full
-
-
 def unseen(graph, k, threads):
     from torch_geometric.transforms import LargestConnectedComponents
 
@@ -122,6 +107,8 @@ def unseen(graph, k, threads):
     wall = time.perf_counter() - t
     ours = subspace_distance(est.transform(data), vec)
     _, sub_vec = exact_eigenpairs(part, k)
+    from pyg_spectral.exact import one_hop_extension
+
     base = subspace_distance(one_hop_extension(sub_vec, part.n_id.numpy(), data.edge_index, n), vec)
     return {"graph": graph, "k": k, "n_sub": part.num_nodes, "n": n, "depth": est.n_iter_, "krylov": ours,
             "one_hop": base, "wall": wall}

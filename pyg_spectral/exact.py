@@ -116,3 +116,25 @@ def _solve(S: sp.csr_matrix, rho: np.ndarray, op: GraphOperator, k: int, dense_b
     vals = op.to_original(torch.from_numpy(w.copy())).numpy()
     vecs = fix_signs(torch.from_numpy(np.ascontiguousarray(V))).numpy()
     return vals, vecs
+
+
+def one_hop_extension(sub_vectors: np.ndarray, seen: np.ndarray, edge_index, num_nodes: int) -> np.ndarray:
+    """The baseline an inductive encoder must beat on unseen nodes: eigenvectors known on the ``seen`` nodes
+    (``[len(seen), k]``, e.g. a subgraph's exact ones), each unseen node given the mean of its seen neighbours
+    (zero if it has none). Returns ``[num_nodes, k]``.
+
+    >>> import torch
+    >>> one_hop_extension(np.array([[1.0], [3.0]]), np.array([0, 2]), torch.tensor([[0, 2], [1, 1]]), 3).ravel()
+    array([1., 2., 3.])
+    """
+    full = np.zeros((num_nodes, sub_vectors.shape[1]))
+    full[seen] = sub_vectors
+    src, dst = np.asarray(edge_index)
+    is_seen = np.zeros(num_nodes, dtype=bool)
+    is_seen[seen] = True
+    keep = is_seen[src] & ~is_seen[dst]
+    total = np.zeros_like(full)
+    np.add.at(total, dst[keep], full[src[keep]])
+    count = np.bincount(dst[keep], minlength=num_nodes)[:, None]
+    full[~is_seen] = total[~is_seen] / np.maximum(count[~is_seen], 1)
+    return full

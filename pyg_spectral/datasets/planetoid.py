@@ -63,7 +63,7 @@ def load_planetoid(
                 tmp = dst.with_suffix(dst.suffix + ".tmp")
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, dst)
-    # PyG reads its processed cache with torch.load and falls back to weights_only=False when that fails:
+    # PyG reads its processed cache with torch.load and, when the safe mode fails, falls back to full unpickling:
     # check the cache safely first, and load it with the PyG classes allowed, so nothing falls back.
     processed = root_path / canonical / "processed" / "data.pt"
     if processed.exists():

@@ -1,6 +1,6 @@
 r"""Files: atomic writes (a reader never sees a half-written output) and safe reads of ``torch.save`` files.
 
-``torch.load(..., weights_only=False)`` unpickles arbitrary Python objects, so a crafted ``.pt`` runs any
+``torch.load`` outside its ``weights_only`` mode unpickles arbitrary Python objects, so a crafted ``.pt`` runs any
 code it names on load. Every file a user hands to pyg_spectral (graphs, checkpoints, caches, OGB processed
 files) is read by :func:`safe_torch_load` instead: ``weights_only=True`` plus an allow-list of exactly the
 classes a saved PyG :class:`~torch_geometric.data.Data` needs (:func:`pyg_safe_globals`), active only for
