@@ -33,129 +33,98 @@ class NeuralSpectralEmbedding(SpectralEstimator):
     r"""Learn the leading eigenvectors of a graph operator with a neural
     network and a nested variational loss.
 
-    No eigen-solver runs in the loop and no orthogonality is imposed: the
-    encoder outputs :math:`m = k + p` functions on the nodes, trained with
-    NestedLoRA or NestedOMM on the operator applied by sparse message passing.
-    Every ``eval_every`` steps, a Rayleigh–Ritz step on the span of the
-    outputs (an :math:`m \times m` eigenproblem) gives Ritz pairs and their
-    residuals :math:`\|Tu - \lambda u\|`; training stops when the largest of
-    the first :math:`k` residuals is below ``tol``.
+    No eigen-solver runs in the loop and no orthogonality is imposed: the encoder outputs :math:`m = k + p`
+    functions on the nodes, trained with NestedLoRA or NestedOMM on the operator applied by sparse message passing.
+    Every ``eval_every`` steps, a Rayleigh–Ritz step on the span of the outputs (an :math:`m \times m` eigenproblem)
+    gives Ritz pairs and their residuals :math:`\|Tu - \lambda u\|`; training stops when the largest of the first
+    :math:`k` residuals is below ``tol``.
 
-    Why :math:`p` extra ("guard") functions: top eigen-gaps of real graphs are
-    ~1e-3, and a gradient method resolves a subspace at a rate set by the gap
-    at its edge. Learning :math:`k + p` functions and keeping the top
-    :math:`k` Ritz pairs moves that gap from :math:`\lambda_k -
-    \lambda_{k+1}` to :math:`\lambda_k - \lambda_{k+p+1}`, as block Lanczos,
-    LOBPCG and randomized SVD do. The nesting orders the learned functions;
-    Rayleigh–Ritz (on by default) resolves the order exactly inside the
-    learned subspace, where neighbouring gaps can be ~1e-4.
+    Why :math:`p` extra ("guard") functions: top eigen-gaps of real graphs are ~1e-3, and a gradient method resolves
+    a subspace at a rate set by the gap at its edge. Learning :math:`k + p` functions and keeping the top :math:`k`
+    Ritz pairs moves that gap from :math:`\lambda_k - \lambda_{k+1}` to :math:`\lambda_k - \lambda_{k+p+1}`, as
+    block Lanczos, LOBPCG and randomized SVD do. The nesting orders the learned functions; Rayleigh–Ritz (on by
+    default) resolves the order exactly inside the learned subspace, where neighbouring gaps can be ~1e-4.
 
     Args:
         num_components: number :math:`k` of eigenpairs.
-        operator: ``"laplacian"`` (default; bottom of :math:`L_{sym}`,
-            ascending), ``"adjacency"``, ``"lazy_adjacency"`` or
-            ``"random_walk"`` (top, descending). See :mod:`pyg_spectral.operators`.
+        operator: ``"laplacian"`` (default; bottom of :math:`L_{sym}`, ascending), ``"adjacency"``,
+            ``"lazy_adjacency"`` or ``"random_walk"`` (top, descending). See :mod:`pyg_spectral.operators`.
         loss: ``"nested_lora"`` or ``"nested_omm"`` (PSD operators only).
         nesting: ``"joint"``, ``"sequential"`` or ``None``.
-        encoder: ``"embedding"`` (free table, transductive), ``"krylov"``
-            (inductive: Chebyshev-Krylov features of node-id-keyed noise and
-            projected ``data.x``, head solved by Rayleigh–Ritz, depth grown
-            until ``tol``; ``encoder_kwargs``: ``depth``, ``depth_step``,
-            ``max_depth``, ``rcond``, ``random_channels``,
-            ``feature_channels``), ``"mlp"`` (on ``data.x``),
-            ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on ``data.x``
-            plus node-id-keyed random features), or an ``nn.Module`` with
-            ``forward(x, edge_index) -> [n, m]``.
+        encoder: ``"embedding"`` (free table, transductive), ``"krylov"`` (inductive: Chebyshev-Krylov features of
+            node-id-keyed noise and projected ``data.x``, head solved by Rayleigh–Ritz, depth grown until ``tol``;
+            ``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``rcond``, ``random_channels``,
+            ``feature_channels``), ``"mlp"`` (on ``data.x``), ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on
+            ``data.x`` plus node-id-keyed random features), or an ``nn.Module`` with ``forward(x, edge_index) -> [n,
+            m]``.
         max_steps: maximum optimisation steps.
-        tol: stop when the max residual :math:`\|Ou - \lambda u\|_2` of the
-            :math:`k` unit-norm Ritz vectors, in the units of the operator
-            :math:`O` the user asked for, is ``<= tol``.
-        lr: learning rate (``None``: 0.2 for the embedding table with
-            heavy-ball SGD, 1e-3 for Adam).
+        tol: stop when the max residual :math:`\|Ou - \lambda u\|_2` of the :math:`k` unit-norm Ritz vectors, in the
+            units of the operator :math:`O` the user asked for, is ``<= tol``.
+        lr: learning rate (``None``: 0.2 for the embedding table with heavy-ball SGD, 1e-3 for Adam).
         device: ``"cpu"``, ``"cuda"``... (``None``: the device of ``data``).
         seed: seed for initialisation and random features.
         progress: show a progress bar.
-        n_oversamples: guard functions :math:`p` (``"auto"``:
-            ``max(8, k // 2)``, capped by the graph size).
-        filter_degree: learn :math:`T^d` (a gap-widening power filter of the
-            PSD training operator; costs ``d`` matmuls per step).
-        optimizer: ``"auto"`` (SGD with momentum for the table, Adam for
-            networks), ``"sgd"``, ``"adam"`` or ``"rmsprop"``.
+        n_oversamples: guard functions :math:`p` (``"auto"``: ``max(8, k // 2)``, capped by the graph size).
+        filter_degree: learn :math:`T^d` (a gap-widening power filter of the PSD training operator; costs ``d``
+            matmuls per step).
+        optimizer: ``"auto"`` (SGD with momentum for the table, Adam for networks), ``"sgd"``, ``"adam"`` or
+            ``"rmsprop"``.
         momentum: SGD momentum.
         lr_schedule: ``"auto"``, ``"constant"`` or ``"cosine"``.
         eval_every: steps between Rayleigh–Ritz evaluations.
-        rayleigh_ritz: finish with Rayleigh–Ritz on the learned subspace; if
-            ``False``, the first :math:`k` learned functions are returned in
-            nesting order with Rayleigh-quotient eigenvalues.
-        gradient: ``"custom"`` (operator applied without gradient; hand-built
-            gradient) or ``"autograd"`` (differentiate through the operator).
-        symmetrize: accept a directed graph and symmetrize it; otherwise
-            directed input raises.
+        rayleigh_ritz: finish with Rayleigh–Ritz on the learned subspace; if ``False``, the first :math:`k` learned
+            functions are returned in nesting order with Rayleigh-quotient eigenvalues.
+        gradient: ``"custom"`` (operator applied without gradient; hand-built gradient) or ``"autograd"``
+            (differentiate through the operator).
+        symmetrize: accept a directed graph and symmetrize it; otherwise directed input raises.
         dtype: floating dtype of training (Rayleigh–Ritz is float64).
-        encoder_kwargs: extra arguments of the encoder (e.g.
-            ``hidden_channels``, ``num_layers``, ``random_features``).
-        loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM,
-            ``step`` for joint nesting).
+        encoder_kwargs: extra arguments of the encoder (e.g. ``hidden_channels``, ``num_layers``,
+            ``random_features``).
+        loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM, ``step`` for joint nesting).
         warm_start: reuse the encoder of the previous :meth:`fit` when shapes agree.
-        batch_size: ``None`` (default): exact full-batch training. An integer
-            :math:`B`: unbiased mini-batch training (see
-            :mod:`pyg_spectral.training.minibatch`); memory grows with
-            :math:`B` (and the sampled neighbourhoods), not with :math:`n`,
-            for ``"mlp"`` and GNN encoders. Inference is batched too.
-        sampler: ``"node"`` (nodes drawn from the measure; :math:`Tf` from
-            the exact rows of :math:`T`), ``"edge"`` (directed edges; one
-            sampled neighbour per row) or ``"neighbor"`` (node batches for
-            GNN encoders on neighbor-sampled subgraphs).
-        num_neighbors: fan-out per GNN layer for sampled subgraphs (default
-            10 per layer); its length must equal the GNN's number of layers.
+        batch_size: ``None`` (default): exact full-batch training. An integer :math:`B`: unbiased mini-batch
+            training (see :mod:`pyg_spectral.training.minibatch`); memory grows with :math:`B` (and the sampled
+            neighbourhoods), not with :math:`n`, for ``"mlp"`` and GNN encoders. Inference is batched too.
+        sampler: ``"node"`` (nodes drawn from the measure; :math:`Tf` from the exact rows of :math:`T`), ``"edge"``
+            (directed edges; one sampled neighbour per row) or ``"neighbor"`` (node batches for GNN encoders on
+            neighbor-sampled subgraphs).
+        num_neighbors: fan-out per GNN layer for sampled subgraphs (default 10 per layer); its length must equal the
+            GNN's number of layers.
         edge_mode: ``"uniform"`` or ``"weighted"`` law of the edge sampler.
-        eval_size: held-out node sample on which mini-batch training
-            estimates Ritz residuals (no ground truth needed); when it is
-            ``>= n`` the evaluation is exact.
-        ema_decay: keep an exponential moving average of the encoder's
-            parameters (e.g. 0.995) and use it for evaluation and the result.
-        sampler_backend: ``"auto"``, ``"pyg"`` (pyg-lib/torch-sparse) or
-            ``"torch"`` for GNN subgraph sampling.
-        mode: ``"evd"`` (default; eigenpairs of a symmetric operator) or
-            ``"svd"``: singular triplets of the directed normalized adjacency
-            :math:`D_{out}^{-1/2} A D_{in}^{-1/2}` (directed or bipartite
-            graphs; see :mod:`pyg_spectral.svd`), with two embedding tables;
-            sets ``singular_values_``, ``left_singular_vectors_`` (also
-            ``embedding_``) and ``right_singular_vectors_``.
-        callback: called at every evaluation as ``callback(record, outputs)``
-            with the history record (a dict) and a function returning the
-            encoder's current ``[n, m]`` outputs (computed on demand, no
-            gradient); e.g. to log prefix metrics against a reference.
-        checkpoint: path of a checkpoint file. Written (atomically; by rank
-            0 only when distributed) at evaluations; if it exists when
-            :meth:`fit` starts, training resumes from it, bit for bit as if
-            uninterrupted. It must come from the same settings and graph.
-        checkpoint_every: steps between checkpoints (default: every
-            evaluation; rounded up to a multiple of ``eval_every``). The last
-            evaluation is always saved.
-        distributed: ``"auto"`` (default): when a ``torch.distributed``
-            process group with more than one rank is initialised (e.g. under
-            ``torchrun``; see :func:`pyg_spectral.training.distributed.init_distributed`),
-            train data-parallel with DDP: each rank draws its own
-            ``batch_size`` rows and the loss is the single-process unbiased
-            estimator on the ranks' concatenated batch (see
-            :mod:`pyg_spectral.training.distributed`). ``False``: ignore any
-            process group.
+        eval_size: held-out node sample on which mini-batch training estimates Ritz residuals (no ground truth
+            needed); when it is ``>= n`` the evaluation is exact.
+        ema_decay: keep an exponential moving average of the encoder's parameters (e.g. 0.995) and use it for
+            evaluation and the result.
+        sampler_backend: ``"auto"``, ``"pyg"`` (pyg-lib/torch-sparse) or ``"torch"`` for GNN subgraph sampling.
+        mode: ``"evd"`` (default; eigenpairs of a symmetric operator) or ``"svd"``: singular triplets of the
+            directed normalized adjacency :math:`D_{out}^{-1/2} A D_{in}^{-1/2}` (directed or bipartite graphs; see
+            :mod:`pyg_spectral.svd`), with two embedding tables; sets ``singular_values_``,
+            ``left_singular_vectors_`` (also ``embedding_``) and ``right_singular_vectors_``.
+        callback: called at every evaluation as ``callback(record, outputs)`` with the history record (a dict) and a
+            function returning the encoder's current ``[n, m]`` outputs (computed on demand, no gradient); e.g. to
+            log prefix metrics against a reference.
+        checkpoint: path of a checkpoint file. Written (atomically; by rank 0 only when distributed) at evaluations;
+            if it exists when :meth:`fit` starts, training resumes from it, bit for bit as if uninterrupted. It must
+            come from the same settings and graph.
+        checkpoint_every: steps between checkpoints (default: every evaluation; rounded up to a multiple of
+            ``eval_every``). The last evaluation is always saved.
+        distributed: ``"auto"`` (default): when a ``torch.distributed`` process group with more than one rank is
+            initialised (e.g. under ``torchrun``; see :func:`pyg_spectral.training.distributed.init_distributed`),
+            train data-parallel with DDP: each rank draws its own ``batch_size`` rows and the loss is the
+            single-process unbiased estimator on the ranks' concatenated batch (see
+            :mod:`pyg_spectral.training.distributed`). ``False``: ignore any process group.
 
     Attributes:
-        eigenvalues_ (Tensor): ``[k]`` eigenvalues of the user's operator
-            (float64, as the Rayleigh–Ritz finish that computes them),
-            ascending for ``"laplacian"``, descending otherwise.
-        embedding_ (Tensor): ``[n, k]`` unit-norm eigenvectors in the same
-            order, in the training ``dtype`` (float32 by default; so is
-            :meth:`transform`'s result); the sign makes each column's largest-magnitude entry
-            positive. For ``"laplacian"`` (and on a connected graph) the first
-            column is the trivial eigenvector :math:`D^{1/2}\mathbf 1 /
-            \sqrt{\mathrm{vol}}` with eigenvalue 0. For ``"random_walk"`` the
-            columns are right eigenvectors of :math:`P`, i.e. :math:`D^{-1/2}u`.
+        eigenvalues_ (Tensor): ``[k]`` eigenvalues of the user's operator (float64, as the Rayleigh–Ritz finish that
+            computes them), ascending for ``"laplacian"``, descending otherwise.
+        embedding_ (Tensor): ``[n, k]`` unit-norm eigenvectors in the same order, in the training ``dtype`` (float32
+            by default; so is :meth:`transform`'s result); the sign makes each column's largest-magnitude entry
+            positive. For ``"laplacian"`` (and on a connected graph) the first column is the trivial eigenvector
+            :math:`D^{1/2}\mathbf 1 / \sqrt{\mathrm{vol}}` with eigenvalue 0. For ``"random_walk"`` the columns are
+            right eigenvectors of :math:`P`, i.e. :math:`D^{-1/2}u`.
         residuals_ (Tensor): ``[k]`` final residuals in the user's units.
-        history_ (list of dict): per evaluation: ``step``, ``time``, ``loss``,
-            ``lr``, ``residual`` (max), ``eigenvalues``.
+        history_ (list of dict): per evaluation: ``step``, ``time``, ``loss``, ``lr``, ``residual`` (max),
+            ``eigenvalues``.
         n_iter_ (int), converged_ (bool), fit_time_ (float),
         n_components_learned_ (int): :math:`m = k + p`,
         n_connected_components_ (int), operator_, encoder_, loss_fn_.
