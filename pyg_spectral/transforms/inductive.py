@@ -127,8 +127,11 @@ class InductivePEModel(nn.Module):
         # The GNN runs on a sparse CSR adjacency built once per graph batch (for GCN: already normalized,
         # self-loops included, as gcn_norm does), one sparse matmul per layer.
         extra = dict(normalize=False) if gnn == "gcn" else {}
-        self.gnn = GNN_MODELS[gnn](in_channels=1 + int(random_features), hidden_channels=int(hidden_channels),
-                                   num_layers=int(num_layers), out_channels=self.num_functions, **extra)
+        # Initialised from ``seed`` (not the global RNG, which is left as it was): one seed, one model.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self.gnn = GNN_MODELS[gnn](in_channels=1 + int(random_features), hidden_channels=int(hidden_channels),
+                                       num_layers=int(num_layers), out_channels=self.num_functions, **extra)
 
     def adjacency(self, edge_index: Tensor, num_nodes: int, laplacian: Optional[Tensor] = None,
                   degree_: Optional[Tensor] = None) -> Tensor:

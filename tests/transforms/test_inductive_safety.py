@@ -47,3 +47,14 @@ def test_a_diverging_fit_raises_divergence_error():
     with pytest.raises(DivergenceError):
         InductivePEModel(k=2, hidden_channels=8, num_layers=2).fit(
             [cycle_graph(n) for n in range(8, 20)], steps=200, lr=1e8, progress=False)
+
+
+def test_fit_is_deterministic_for_a_seed_and_leaves_the_global_rng():
+    graphs = [cycle_graph(n) for n in range(8, 20)]
+    state = torch.random.get_rng_state()
+    a = InductivePEModel(k=2, hidden_channels=8, num_layers=2, seed=3).fit(graphs, steps=5, progress=False)
+    torch.manual_seed(123)  # whatever the global RNG holds
+    b = InductivePEModel(k=2, hidden_channels=8, num_layers=2, seed=3).fit(graphs, steps=5, progress=False)
+    assert a.history_ == b.history_
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    torch.random.set_rng_state(state)
