@@ -33,6 +33,8 @@ from pyg_spectral.evaluation.probe import WEIGHT_DECAY_GRID
 from pyg_spectral.metrics import gap_cutoff, subspace_distance
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_report  # noqa: E402
 K_WANTED = {"Cora": 128, "CiteSeer": 512}
 
 
@@ -99,9 +101,7 @@ gives the same predictions. Test sets have 1000 nodes: a standard error of ~1.5 
 
 """ + "\n\n".join(sections) + "\n"
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"written {out}")
+    write_report(out, text)
     return 0
 
 

@@ -57,6 +57,8 @@ from torch import Tensor
 from torch_geometric.utils import to_undirected
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import write_report  # noqa: E402
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -425,9 +427,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"{args.seeds} training seed(s){' x ' + str(args.probe_seeds) + ' probe seeds' if args.probe_solver == 'adam' else ''}"
             f"; C&S columns: the same probe followed by Correct & Smooth.\n\n{table}\n")
     out = Path(args.output or ROOT / "benchmarks" / "results" / f"ogb_recipe_{args.dataset}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"written {out}")
+    write_report(out, text)
     return 0
 
 

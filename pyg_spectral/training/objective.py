@@ -99,7 +99,7 @@ class GraphBatchObjective(Objective):
 
     def __init__(self, loader, encode):
         self.loader, self.encode = loader, encode
-        self._batches = iter(())
+        self._batches, self._graphs = iter(()), None
 
     def next_graphs(self):
         """The next batch of graphs (the loader starts over, reshuffled, when it runs out)."""
@@ -111,14 +111,13 @@ class GraphBatchObjective(Objective):
 
     def batch(self, dtype: Optional[torch.dtype] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """``(f, Tf, batch)`` of the next batch of graphs (the graph of each row in place of weights)."""
-        graphs = self.next_graphs()
+        graphs = self._graphs = self.next_graphs()
         f, tf = self.encode(graphs)
         return f, tf, graphs.batch
 
     def loss(self, loss_fn: nn.Module, dtype: Optional[torch.dtype] = None) -> Tensor:
-        graphs = self.next_graphs()
-        f, tf = self.encode(graphs)
-        return loss_fn(f, tf, graphs.batch, graphs.num_graphs)
+        f, tf, batch = self.batch(dtype)
+        return loss_fn(f, tf, batch, self._graphs.num_graphs)
 
 
 def build_objective(op, encoder: nn.Module, loss_fn, x: Optional[Tensor], edge_index: Tensor, *,

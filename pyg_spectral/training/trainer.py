@@ -72,6 +72,7 @@ class Trainer:
         self.encoder, self.max_steps, self.eval_every, self.tol = encoder, max_steps, eval_every, tol
         self.world_size, self.is_main, self.broadcast = world_size, is_main, broadcast
         self.callback, self.progress, self.desc = callback, progress, desc
+        self.dtype: Optional[torch.dtype] = None  # set by run: the dtype batches are drawn in
         self.optimizer, self.scheduler = build_optimizer(encoder.parameters(), optimizer, lr, lr_schedule,
                                                          max_steps, momentum)
         self.ema = None
