@@ -53,7 +53,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         nesting: ``"joint"``, ``"sequential"`` or ``None``.
         encoder: ``"embedding"`` (free table, transductive), ``"krylov"`` (inductive: Chebyshev-Krylov features of
             node-id-keyed noise and projected ``data.x``, head solved by Rayleigh–Ritz, depth grown until ``tol``;
-            ``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``rcond``, ``random_channels``,
+            ``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``ridge``, ``rcond``, ``random_channels``,
             ``feature_channels``), ``"mlp"`` (on ``data.x``), ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on
             ``data.x`` plus node-id-keyed random features), or an ``nn.Module`` with ``forward(x, edge_index) -> [n,
             m]``.
@@ -319,13 +319,13 @@ class NeuralSpectralEmbedding(SpectralEstimator):
 
     def _fit_krylov(self, data: Data, op, m: int, start: float) -> "NeuralSpectralEmbedding":
         """``encoder="krylov"``: no training; the head is solved by Rayleigh–Ritz while the Chebyshev depth grows
-        (``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``rcond``; see ``fit_krylov_head``)."""
+        (``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``ridge``, ``rcond``; see ``fit_krylov_head``)."""
         from .encoders.krylov import fit_krylov_head
 
         if self.batch_size is not None:
             raise ValueError("encoder='krylov' solves its head in closed form on the full graph: use batch_size=None.")
         kwargs = dict(self.encoder_kwargs or {})
-        grow = {key: kwargs.pop(key) for key in ("depth_step", "max_depth", "rcond") if key in kwargs}
+        grow = {key: kwargs.pop(key) for key in ("depth_step", "max_depth", "ridge", "rcond") if key in kwargs}
         encoder = build_encoder("krylov", m, num_nodes=op.num_nodes, x=self._x, seed=self.seed,
                                 encoder_kwargs=kwargs, device=op.device)
         head, u, self.history_, self.converged_ = fit_krylov_head(
@@ -339,7 +339,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         self.fit_time_ = time.perf_counter() - start
         if not self.converged_:
             warnings.warn(f"encoder='krylov' stopped at depth {encoder.depth} with max residual "
-                          f"{self.history_[-1]['residual']:.2e} > tol={self.tol:g}. Raise encoder_kwargs['max_depth'] "
+                          f"{self.history_[-1].get('head_residual', self.history_[-1]['residual']):.2e} > tol={self.tol:g}. Raise encoder_kwargs['max_depth'] "
                           "or 'random_channels'.", ConvergenceWarning, stacklevel=3)
         return self
 

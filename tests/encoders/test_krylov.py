@@ -25,8 +25,9 @@ def test_cora_eigenpairs(cora_lcc, cora_exact, no_warnings):
     assert est.converged_ and float(est.residuals_.max()) <= 2 * est.tol
     assert eigenvalue_error(est.eigenvalues_, lam).max() <= 1e-3
     assert subspace_distance(est.embedding_, vec) <= 1e-2
-    # one record per depth, the last one is where it stopped
-    assert [h["step"] for h in est.history_] == list(range(16, est.n_iter_ + 1, 8))
+    # one record per depth, grown in multiples of depth_step; the last one is where it stopped
+    steps = [h["step"] for h in est.history_]
+    assert steps[0] == 16 and steps[-1] == est.n_iter_ and all((b - a) % 8 == 0 < b - a for a, b in zip(steps, steps[1:]))
     assert est.history_[-1]["residual"] <= est.tol < est.history_[0]["residual"]
     # the fitted map reproduces the embedding on the same graph
     assert torch.allclose(est.transform(cora_lcc), est.embedding_, atol=1e-5)
@@ -85,3 +86,42 @@ def test_refusals_and_non_convergence(karate):
                                       encoder_kwargs={"depth": 1, "max_depth": 2, "depth_step": 1,
                                                       "random_channels": 2, "feature_channels": 1}).fit(karate)
     assert not est.converged_ and est.n_iter_ == 2 and len(est.history_) == 2
+
+
+def test_block_lanczos_basis_is_orthonormal_and_h_is_the_projection(karate):
+    """Q^T Q = I and H = Q^T A_hat Q to rounding, and span(Q) = span(Phi) (the Chebyshev blocks)."""
+    from pyg_spectral.encoders.krylov import _BlockLanczos
+
+    enc = KrylovEncoder(0, 3, depth=4, random_channels=3)
+    n = karate.num_nodes
+    apply = enc.propagation(karate.edge_index, n)
+    lanczos = _BlockLanczos(apply, enc.input_block(None, torch.arange(n)), enc.block_width, 1e-8)
+    lanczos.extend(4)
+    d = lanczos.offsets[5]
+    q = lanczos.q[:, :d]
+    assert torch.allclose(q.T @ q, torch.eye(d, dtype=q.dtype), atol=1e-12)
+    theta, u, dim = lanczos.ritz(0.0, 1.0, d, 4)                     # all Ritz pairs of A_hat on the span
+    assert dim == d and torch.allclose(u.T @ apply(u), torch.diag(theta), atol=1e-10)
+    phi = enc(None, karate.edge_index)
+    assert torch.allclose(phi - q @ (q.T @ phi), torch.zeros_like(phi), atol=1e-9)
+
+
+def test_chebyshev_gram_from_moments_equals_phi_gram(karate):
+    """G_ij = (mu_{i+j} + mu_{|i-j|}) / 2 reproduces Phi^T Phi, and Phi^T u, without forming Phi."""
+    from pyg_spectral.encoders.krylov import _chebyshev_gram
+
+    enc = KrylovEncoder(0, 3, depth=5, random_channels=4)
+    phi = enc(None, karate.edge_index).double()
+    u = torch.randn(karate.num_nodes, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    gram, rhs = _chebyshev_gram(enc, u, None, karate.edge_index, None, karate.num_nodes, None)
+    assert torch.allclose(gram, phi.T @ phi, atol=1e-10) and torch.allclose(rhs, phi.T @ u, atol=1e-10)
+
+
+def test_head_is_the_small_one_and_reproduces_the_embedding(cora_lcc):
+    """The fitted head is the least-norm one (its norm well below the Lanczos coefficients'), and Phi @ head is
+    what fit returns: the embedding's residuals meet tol."""
+    est = NeuralSpectralEmbedding(16, encoder="krylov", progress=False).fit(cora_lcc)
+    last = est.history_[-1]
+    assert last["head_residual"] <= est.tol and last["ridge"] > 0
+    assert float(est.residuals_.max()) <= 2 * est.tol
+    assert float(est.ritz_coefficients_.norm()) < 10.0
