@@ -11,7 +11,7 @@ exact eigenvectors, against the one-hop extension of the subgraph's exact eigenv
 
 Run::
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/encoders.py --threads 1
+    PYTHONPATH=. .venv/bin/python benchmarks/encoders.py --threads 1 2 --solvers embedding krylov
 """
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def run_child(graph, solver, k, threads, net_steps, seed=0):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "u.npy")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                   PYTHONPATH=str(ROOT))
+                   OPENBLAS_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP workers sleep: see results/omp_wait_policy.md
         proc = subprocess.run([sys.executable, __file__, "--child", "--graph", graph, "--solver", solver,
                                "--k", str(k), "--threads", str(threads), "--net-steps", str(net_steps),
                                "--seed", str(seed), "--out", out], capture_output=True, text=True, env=env)
@@ -120,7 +121,9 @@ def main() -> None:
     parser.add_argument("--graph"), parser.add_argument("--solver"), parser.add_argument("--out")
     parser.add_argument("--k", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts (torch, OpenMP, BLAS set together), interleaved within each pass")
+    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
     parser.add_argument("--net-steps", type=int, default=1000)
     parser.add_argument("--passes", type=int, default=3, help="passes of the table and Krylov (median)")
     parser.add_argument("--graphs", nargs="+", default=["Cora", "CiteSeer", "Facebook", "PubMed"])
@@ -131,43 +134,50 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "encoders.md"))
     args = parser.parse_args()
     if args.child:
-        args.k = args.k[0]
+        args.k, args.threads = args.k[0], args.threads[0]
         return child(args)
 
     from pyg_spectral import exact_eigenpairs
     from pyg_spectral.metrics import eigenvalue_error, mode_cosines, subspace_distance
 
-    cmd = "PYTHONPATH=. OMP_NUM_THREADS={t} .venv/bin/python benchmarks/encoders.py " + " ".join(sys.argv[1:])
-    lines = ["# Encoders vs exact eigenpairs", "", "Command: `" + cmd.format(t=args.threads) + "`", "",
-             f"Threads: {args.threads}. Full batch, library defaults (tol 1e-4); networks capped at "
-             f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} with k in {args.net_k} only (time). Table and Krylov: median "
-             f"of {args.passes} interleaved passes (per column); networks: one pass. Peak RSS: the fit's process "
-             "(graph, imports included). Steps: Krylov's Chebyshev depth.", "",
-             "| graph | n | k | solver | max eig err | subspace dist | min mode cos | steps | conv | wall s | "
-             "CPU s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    cmd = "PYTHONPATH=. .venv/bin/python benchmarks/encoders.py " + " ".join(sys.argv[1:])
+    threads = args.threads
+    lines = ["# Encoders vs exact eigenpairs", "", "Command: `" + cmd + "`", "",
+             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at start "
+             f"{os.getloadavg()[0]:.2f}. Threads: {threads} (torch, OpenMP and BLAS set together in each fit's "
+             f"process; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}), interleaved within each pass. Full batch, library defaults (tol 1e-4); networks capped at "
+             f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} with k in {args.net_k} only "
+             f"(time). Table and Krylov: median of {args.passes} interleaved passes; networks: one pass. Peak RSS: "
+             "the fit's process (graph, imports included). Steps: Krylov's Chebyshev depth. `x table`: wall time "
+             "over the embedding table's at its best thread count on the same graph and k.", "",
+             "| graph | n | k | solver | threads | max eig err | subspace dist | min mode cos | steps | conv | "
+             "wall s | CPU s | peak RSS MB | x table |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for graph in args.graphs:
         data = load(graph)
         for k in args.k:
             lam, vec = exact_eigenpairs(data, k)
-            solvers = [s for s in SOLVERS if s not in NETWORKS or (graph in args.net_graphs and k in args.net_k)]
-            recs = {s: [] for s in solvers}
+            solvers = [s for s in args.solvers
+                       if s not in NETWORKS or (graph in args.net_graphs and k in args.net_k)]
+            runs = [(s, t) for s in solvers for t in threads]
+            recs = {run: [] for run in runs}
             for p in range(args.passes):
-                for s in solvers:
+                for s, t in runs:
                     if s in NETWORKS and p > 0:
                         continue
-                    rec = run_child(graph, s, k, args.threads, args.net_steps)
+                    rec = run_child(graph, s, k, t, args.net_steps)
                     u = rec.pop("u")
                     rec.update(eig=float(eigenvalue_error(np.array(rec["eigenvalues"]), lam).max()),
                                dist=subspace_distance(u, vec), cos=float(mode_cosines(u, vec, lam).min()))
-                    recs[s].append(rec)
-                    print(graph, k, s, {key: rec[key] for key in ("eig", "dist", "steps", "wall")}, flush=True)
-            for s in solvers:
-                med = {key: float(np.median([r[key] for r in recs[s]]))
-                       for key in ("eig", "dist", "cos", "wall", "cpu", "rss_mb")}
-                last = recs[s][-1]
-                lines.append(f"| {graph} | {data.num_nodes} | {k} | {s} | {med['eig']:.1e} | {med['dist']:.1e} | "
-                             f"{med['cos']:.4f} | {last['steps']} | {last['converged']} | {med['wall']:.2f} | "
-                             f"{med['cpu']:.2f} | {med['rss_mb']:.0f} |")
+                    recs[(s, t)].append(rec)
+                    print(graph, k, s, t, {key: rec[key] for key in ("eig", "dist", "steps", "wall")}, flush=True)
+            med = {run: {key: float(np.median([r[key] for r in recs[run]]))
+                         for key in ("eig", "dist", "cos", "wall", "cpu", "rss_mb")} for run in runs}
+            table = min((med[run]["wall"] for run in runs if run[0] == "embedding"), default=float("nan"))
+            for run in runs:
+                m, last = med[run], recs[run][-1]
+                lines.append(f"| {graph} | {data.num_nodes} | {k} | {run[0]} | {run[1]} | {m['eig']:.1e} | "
+                             f"{m['dist']:.1e} | {m['cos']:.4f} | {last['steps']} | {last['converged']} | "
+                             f"{m['wall']:.2f} | {m['cpu']:.2f} | {m['rss_mb']:.0f} | {m['wall'] / table:.1f} |")
             Path(args.output).write_text("\n".join(lines) + "\n")
     lines += ["", "## Unseen nodes (Krylov, k=16)", "",
               "Fit on the LCC of a random 80% of the nodes (seed 0; global ids kept as `data.n_id`), transform the "
@@ -175,7 +185,7 @@ def main() -> None:
               "the subgraph's exact eigenvectors, each unseen node given the mean over its seen neighbours.", "",
               "| graph | n sub / n | depth | Krylov dist | one-hop dist | fit wall s |", "|---|---|---|---|---|---|"]
     for graph in args.unseen_graphs:
-        r = unseen(graph, 16, args.threads)
+        r = unseen(graph, 16, threads[0])
         print(r, flush=True)
         lines.append(f"| {graph} | {r['n_sub']} / {r['n']} | {r['depth']} | {r['krylov']:.3f} | {r['one_hop']:.3f} |"
                      f" {r['wall']:.2f} |")

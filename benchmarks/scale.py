@@ -14,6 +14,8 @@ Solvers, each in its own subprocess (time and peak memory above the loaded graph
 * ``scipy_lobpcg``: ``scipy.sparse.linalg.lobpcg`` on the same matrix (float64, tol 1e-4, at most
   ``--lobpcg-iters`` iterations, the iteration count from its residual history);
 * ``neural_full``: ``NeuralSpectralEmbedding(32)`` defaults (embedding table, full batch), tol 1e-3;
+* ``krylov``: ``NeuralSpectralEmbedding(32, encoder="krylov")`` (the inductive Chebyshev-Krylov encoder, head by
+  block-Lanczos Rayleigh–Ritz, full batch), tol 1e-3;
 * ``neural_minibatch``: MLP encoder on node features (SBM: one-hot block and sqrt-degree; RGG: coordinates),
   ``batch_size=1024``, node sampler, fixed step budget;
 * ``neural_minibatch_sign``: the same MLP on ``[x, D^{-1/2} A D^{-1/2} x]`` (one SIGN hop, Frasca et al. 2020,
@@ -47,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 32
-SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "neural_minibatch", "neural_minibatch_sign")
+SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "krylov", "neural_minibatch", "neural_minibatch_sign")
 
 
 # ---------------------------------------------------------------- worker side
@@ -123,7 +125,8 @@ def warm_up(solver: str) -> None:
         else:
             from pyg_spectral import NeuralSpectralEmbedding
 
-            kw = {} if solver == "neural_full" else dict(encoder="mlp", batch_size=16)
+            kw = ({} if solver == "neural_full" else dict(encoder="krylov") if solver == "krylov"
+                  else dict(encoder="mlp", batch_size=16))
             NeuralSpectralEmbedding(4, max_steps=30, progress=False, **kw).fit(small)
 
 
@@ -201,6 +204,8 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
             kwargs = dict(tol=1e-3, progress=False)
             if solver == "neural_full":
                 kwargs.update(max_steps=args.full_steps)
+            elif solver == "krylov":
+                kwargs.update(encoder="krylov")
             else:
                 kwargs.update(encoder="mlp", batch_size=1024, max_steps=args.minibatch_steps, lr=3e-3,
                               eval_every=250, eval_size=4096, encoder_kwargs={"hidden_channels": 64})
