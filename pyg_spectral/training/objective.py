@@ -69,7 +69,18 @@ class FullBatchObjective(Objective):
         self.custom_gradient = custom_gradient
 
     def batch(self, dtype: Optional[torch.dtype] = None) -> Tuple[Tensor, Tensor, Tensor]:
-        """``(f [n, m], Tf [n, m], measure [n])``."""
+        """``(f [n, m], Tf [n, m], measure [n])``. A :class:`~pyg_spectral.encoders.RitzHead` has its head
+        re-solved on this step's trunk outputs first (one product with the trunk's ``d`` columns)."""
+        from ..encoders.ritz_head import RitzHead
+
+        if isinstance(self.encoder, RitzHead):
+            h = self.encoder.features(self.x, self.edge_index)
+            with torch.no_grad():
+                th = self.op.matvec(h.detach())
+                self.encoder.solve_(h.detach(), th, self.op.measure)
+            coef = self.encoder.coef
+            f = h @ coef
+            return f, (th @ coef if self.custom_gradient else self.op.matvec(f)), self.op.measure
         f = self.encoder(self.x, self.edge_index)
         if self.custom_gradient:
             with torch.no_grad():

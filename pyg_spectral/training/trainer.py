@@ -50,6 +50,8 @@ class Trainer:
         optimizer, lr, lr_schedule, momentum: as resolved by
             :func:`~pyg_spectral.training.optim.resolve_optimizer` (no ``"auto"`` here).
         max_steps, eval_every, tol: stop when the evaluator's ``"residual"`` is ``<= tol`` or at ``max_steps``.
+        patience: also stop (not converged; the last record has ``stalled=True``) when ``patience``
+            evaluations in a row brought the best residual no 10% lower (``None``: never).
         ema_decay: keep an EMA of the parameters (and buffers) for evaluation and the result.
         train_module: the module that computes the rows with gradient when it is not ``encoder`` itself
             (its DistributedDataParallel wrapper); the objective already calls it.
@@ -68,8 +70,9 @@ class Trainer:
                  checkpoint: Optional[Callable[[Dict[str, Any]], Any]] = None, is_main: bool = True,
                  broadcast: Callable[[Any], Any] = lambda obj: obj,
                  callback: Optional[Callable[[Dict[str, Any], nn.Module], None]] = None, progress: bool = True,
-                 desc: str = "training"):
+                 desc: str = "training", patience: Optional[int] = None):
         self.encoder, self.max_steps, self.eval_every, self.tol = encoder, max_steps, eval_every, tol
+        self.patience = patience
         self.world_size, self.is_main, self.broadcast = world_size, is_main, broadcast
         self.callback, self.progress, self.desc = callback, progress, desc
         self.dtype: Optional[torch.dtype] = None  # set by run: the dtype batches are drawn in
@@ -120,7 +123,7 @@ class Trainer:
                 max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
                 progress=self.progress and self.is_main, desc=self.desc,
                 lr_fn=lambda: self.optimizer.param_groups[0]["lr"], on_record=on_record,
-                start_step=start_step, history=history0)
+                start_step=start_step, history=history0, patience=self.patience)
         model = self.model
         model.eval()
         return TrainResult(history, steps, converged, model)
