@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--net-graphs", nargs="+", default=["Cora", "CiteSeer"],
                         help="graphs on which the networks run (they are slow)")
     parser.add_argument("--net-k", type=int, nargs="+", default=[16], help="k for which the networks run")
-    parser.add_argument("--unseen-graphs", nargs="+", default=["Cora", "CiteSeer", "PubMed"])
+    parser.add_argument("--unseen-graphs", nargs="*", default=["Cora", "CiteSeer", "PubMed"])
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "encoders.md"))
     args = parser.parse_args()
     if args.child:

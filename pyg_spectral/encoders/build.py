@@ -64,7 +64,7 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
         gnn = encoder if encoder in GNN_MODELS else kwargs.pop("gnn", "gcn")
         kwargs.setdefault("seed", seed)
         net = GNNEncoder(x.size(-1) if x is not None else 0, width, gnn=gnn, **kwargs)
-    return (RitzHead(net, out_channels) if head == "ritz" else net).to(device)
+    return (RitzHead(net, out_channels, width) if head == "ritz" else net).to(device)
 
 
 def full_outputs(encoder: nn.Module, x: Optional[Tensor], edge_index: Optional[Tensor],

@@ -43,17 +43,17 @@ __all__ = ["RitzHead"]
 
 
 class RitzHead(nn.Module):
-    """``trunk`` (``[n, d]`` outputs) followed by a Rayleigh–Ritz head (``[d, m]`` buffer); see the module
-    docstring. ``inputs`` and ``takes_node_ids`` are the trunk's."""
+    """``trunk`` (``[n, d]`` outputs, ``d = width``) followed by a Rayleigh–Ritz head (``[d, m]`` buffer); see
+    the module docstring. ``inputs`` and ``takes_node_ids`` are the trunk's."""
 
-    def __init__(self, trunk: nn.Module, out_channels: int):
+    def __init__(self, trunk: nn.Module, out_channels: int, width: Optional[int] = None):
         super().__init__()
         self.trunk, self.out_channels = trunk, int(out_channels)
         self.inputs = encoder_inputs(trunk)
         self.takes_node_ids = getattr(trunk, "takes_node_ids", False)
-        width = getattr(trunk, "out_channels", None)
-        self.register_buffer("coef", torch.empty(0, self.out_channels))
-        self.width = width
+        # sized when the trunk's width is known, so that checkpoints and averaged copies load into it
+        self.register_buffer("coef", torch.zeros(int(width), self.out_channels) if width else
+                             torch.empty(0, self.out_channels))
 
     def features(self, *args, **kwargs) -> Tensor:
         """The trunk's outputs :math:`H` (the basis the head combines)."""
@@ -68,7 +68,10 @@ class RitzHead(nn.Module):
         coef = torch.zeros(h.size(1), self.out_channels, dtype=h.dtype, device=h.device)
         r = min(self.out_channels, c.size(1))
         coef[:, :r] = c[:, :r].to(h.dtype)
-        self.coef = coef
+        if self.coef.shape == coef.shape:
+            self.coef.copy_(coef)
+        else:
+            self.coef = coef
         return self
 
     def forward(self, *args, **kwargs) -> Tensor:
