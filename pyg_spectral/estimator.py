@@ -56,7 +56,9 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             ``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``ridge``, ``rcond``, ``random_channels``,
             ``feature_channels``), ``"mlp"`` (on ``data.x``), ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on
             ``data.x`` plus node-id-keyed random features), or an ``nn.Module`` with ``forward(x, edge_index) -> [n,
-            m]``.
+            m]``. In full batch the networks get a :class:`~pyg_spectral.encoders.RitzHead` (last layer solved by
+            Rayleigh–Ritz each step; ``encoder_kwargs["head"]``: ``"auto"``, ``"ritz"``, ``"linear"``;
+            ``"head_width"``) and stop when their residual plateaus.
         max_steps: maximum optimisation steps.
         tol: stop when the max residual :math:`\|Ou - \lambda u\|_2` of the :math:`k` unit-norm Ritz vectors, in the
             units of the operator :math:`O` the user asked for, is ``<= tol``.
