@@ -25,7 +25,7 @@ Example:
     >>> x = torch.randn(20, 3)
     >>> h = enc.features(x)
     >>> t = torch.diag(torch.linspace(1, 0, 20))          # an operator with known eigenvectors
-    >>> enc.solve_(h.detach(), t @ h.detach(), torch.full((20,), 1 / 20))
+    >>> _ = enc.solve_(h.detach(), t @ h.detach(), torch.full((20,), 1 / 20))
     >>> enc(x).shape
     torch.Size([20, 2])
 """
