@@ -405,7 +405,7 @@ def fit_krylov_head(encoder: KrylovEncoder, x: Optional[Tensor], edge_index: Ten
         q = encoder.depth
         lanczos.extend(q)
         encoder.depth = min(q, lanczos.depth)
-        theta, u, d = lanczos.ritz(eye, adj, m, q)
+        _, u, d = lanczos.ritz(eye, adj, m, q)
         u = u.double() * scale
         record = ritz_record(u, eye * u + adj * apply(u), k, op)
         record.update(step=encoder.depth, dimension=int(d))
