@@ -358,9 +358,10 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         self.ritz_coefficients_ = head @ result.coefficients
         self.fit_time_ = time.perf_counter() - start
         if not self.converged_:
+            last = self.history_[-1]
             warnings.warn(f"encoder='krylov' stopped at depth {encoder.depth} with max residual "
-                          f"{self.history_[-1].get('head_residual', self.history_[-1]['residual']):.2e} > tol={self.tol:g}. Raise encoder_kwargs['max_depth'] "
-                          "or 'random_channels'.", ConvergenceWarning, stacklevel=3)
+                          f"{last.get('head_residual', last['residual']):.2e} > tol={self.tol:g}. Raise "
+                          "encoder_kwargs['max_depth'] or 'random_channels'.", ConvergenceWarning, stacklevel=3)
         return self
 
     def _trainer(self, encoder: nn.Module, op, loss_fn, objective, ctx, settings) -> Trainer:

@@ -36,7 +36,8 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
     the estimator, see :class:`~pyg_spectral.encoders.krylov.KrylovEncoder`). ``head="ritz"`` makes a network
     (``"mlp"`` or a GNN) a :class:`~pyg_spectral.encoders.RitzHead`: its trunk outputs ``head_width``
     (``encoder_kwargs``; default ``max(4 out_channels, 64)``) columns, batch-normalised hidden layers (``norm``;
-    Cora, MLP, k = 16, 400 steps: subspace distance 2.3e-3 with, 5.3e-2 without) and its last layer is solved.
+    Cora, MLP, k = 16, head_width 128, 400 steps: subspace distance 2.3e-3 with, 5.3e-2 without) and its last
+    layer is solved.
 
     >>> build_encoder("embedding", 4, num_nodes=10)
     EmbeddingEncoder(num_nodes=10, out_channels=4)
@@ -53,6 +54,8 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
     if head not in ("linear", "ritz"):
         raise ValueError(f"head must be 'linear' or 'ritz', got {head!r}.")
     width = int(kwargs.pop("head_width", max(4 * out_channels, 64))) if head == "ritz" else out_channels
+    if width < out_channels:
+        raise ValueError(f"head_width={width} is below the {out_channels} functions the head must combine.")
     if head == "ritz":  # standardised hidden features keep the trunk's basis well conditioned for the solve
         kwargs.setdefault("norm", "batch_norm")
     torch.manual_seed(seed)

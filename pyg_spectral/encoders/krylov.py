@@ -332,15 +332,19 @@ def _chebyshev_gram(encoder: KrylovEncoder, u: Tensor, x: Optional[Tensor], edge
     return gram.permute(0, 2, 1, 3).reshape(w * (q + 1), w * (q + 1)), torch.cat(rhs).double()
 
 
-def _ridge_solve(gram: Tensor, rhs: Tensor, ridge: float) -> Tensor:
-    r""":math:`(G + \mu I)^{-1} r` with :math:`\mu` = ``ridge`` times the top eigenvalue of :math:`G` (raised
-    while rounding leaves :math:`G + \mu I` indefinite)."""
-    eye = torch.eye(gram.size(0), dtype=gram.dtype, device=gram.device)
+def _top_eigenvalue(gram: Tensor) -> float:
+    """The top eigenvalue of the PSD ``gram`` within a few % (30 power iterations): the scale of the ridge."""
     v = torch.ones(gram.size(0), 1, dtype=gram.dtype, device=gram.device)
-    for _ in range(30):  # power iteration: the top eigenvalue of G within a few %
+    for _ in range(30):
         v = gram @ v
         v = v / v.norm().clamp_min(torch.finfo(torch.float64).tiny)
-    scale = float((v.T @ gram @ v).clamp_min(torch.finfo(torch.float64).tiny))
+    return float((v.T @ gram @ v).clamp_min(torch.finfo(torch.float64).tiny))
+
+
+def _ridge_solve(gram: Tensor, rhs: Tensor, ridge: float, scale: float) -> Tensor:
+    r""":math:`(G + \mu I)^{-1} r` with :math:`\mu` = ``ridge * scale`` (``scale``: the top eigenvalue of
+    :math:`G`), raised while rounding leaves :math:`G + \mu I` indefinite."""
+    eye = torch.eye(gram.size(0), dtype=gram.dtype, device=gram.device)
     for attempt in range(8):
         chol, info = torch.linalg.cholesky_ex(gram + ridge * 10 ** attempt * scale * eye)
         if int(info) == 0:
@@ -388,6 +392,8 @@ def fit_krylov_head(encoder: KrylovEncoder, x: Optional[Tensor], edge_index: Ten
                          f"'adjacency' or 'lazy_adjacency' operator, not {getattr(op, 'name', op)!r}.")
     if int(depth_step) < 1 or int(max_depth) < encoder.depth:
         raise ValueError(f"need depth_step >= 1 and max_depth >= depth, got {depth_step} and {max_depth}.")
+    if not (math.isfinite(ridge) and ridge > 0) or not (0 < rcond < 1):
+        raise ValueError(f"need ridge > 0 (finite) and 0 < rcond < 1, got ridge={ridge} and rcond={rcond}.")
     start = time.perf_counter()
     n = encoder._num_nodes(x, edge_index, n_id, None)
     apply = encoder.propagation(edge_index, n, edge_weight, encoder.dtype)
@@ -395,10 +401,10 @@ def fit_krylov_head(encoder: KrylovEncoder, x: Optional[Tensor], edge_index: Ten
     lanczos = _BlockLanczos(apply, encoder.input_block(x, ids).to(encoder.dtype), encoder.block_width,
                             math.sqrt(rcond))
     eye, adj = op.c0 + op.c1, -op.c1  # T = eye * I + adj * A_hat
-    m, scale = min(encoder.out_channels, n), math.sqrt(n)
+    m, norm = min(encoder.out_channels, n), math.sqrt(n)
 
-    def residual(v: Tensor) -> float:
-        return ritz_record(v, eye * v + adj * apply(v), k, op)["residual"]
+    def record_of(v: Tensor) -> Dict[str, Any]:
+        return ritz_record(v, eye * v + adj * apply(v), k, op)
 
     history: List[Dict[str, Any]] = []
     while True:
@@ -406,19 +412,20 @@ def fit_krylov_head(encoder: KrylovEncoder, x: Optional[Tensor], edge_index: Ten
         lanczos.extend(q)
         encoder.depth = min(q, lanczos.depth)
         _, u, d = lanczos.ritz(eye, adj, m, q)
-        u = u.double() * scale
-        record = ritz_record(u, eye * u + adj * apply(u), k, op)
+        u = u.double() * norm
+        record = record_of(u)
         record.update(step=encoder.depth, dimension=int(d))
         last = encoder.depth >= max_depth or lanczos.exhausted
         if record["residual"] <= tol or last:
             gram, rhs = _chebyshev_gram(encoder, u, x, edge_index, n_id, n, edge_weight)
             ridges = [ridge / 100 ** i for i in range(8) if ridge / 100 ** i >= 1e-16 * (1 - 1e-9)] or [ridge]
-            heads = torch.cat([_ridge_solve(gram, rhs, r) for r in ridges], dim=1)   # one pass over Phi for all
+            scale = _top_eigenvalue(gram)
+            heads = torch.cat([_ridge_solve(gram, rhs, r, scale) for r in ridges], dim=1)  # one pass over Phi
             u_all = encoder.apply_head(heads, x, edge_index, n_id=n_id, num_nodes=n, edge_weight=edge_weight)
             for i, r in enumerate(ridges):  # the largest ridge that keeps the tolerance (else the smallest)
                 cols = slice(i * u.size(1), (i + 1) * u.size(1))
                 head, u_head = heads[:, cols], u_all[:, cols]
-                res = residual(u_head)
+                res = record_of(u_head)["residual"]
                 if res <= tol:
                     break
             record.update(head_residual=res, ridge=r)

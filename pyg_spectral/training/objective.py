@@ -30,6 +30,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..encoders.ritz_head import RitzHead
+
 __all__ = ["Objective", "FullBatchObjective", "DistributedObjective", "GraphBatchObjective", "build_objective"]
 
 
@@ -71,8 +73,6 @@ class FullBatchObjective(Objective):
     def batch(self, dtype: Optional[torch.dtype] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """``(f [n, m], Tf [n, m], measure [n])``. A :class:`~pyg_spectral.encoders.RitzHead` has its head
         re-solved on this step's trunk outputs first (one product with the trunk's ``d`` columns)."""
-        from ..encoders.ritz_head import RitzHead
-
         if isinstance(self.encoder, RitzHead):
             h = self.encoder.features(self.x, self.edge_index)
             with torch.no_grad():

@@ -125,3 +125,9 @@ def test_head_is_the_small_one_and_reproduces_the_embedding(cora_lcc):
     assert last["head_residual"] <= est.tol and last["ridge"] > 0
     assert float(est.residuals_.max()) <= 2 * est.tol
     assert float(est.ritz_coefficients_.norm()) < 10.0
+
+
+@pytest.mark.parametrize("kwargs", [{"ridge": 0.0}, {"ridge": float("nan")}, {"rcond": 0.0}])
+def test_bad_ridge_or_rcond_is_refused(karate, kwargs):
+    with pytest.raises(ValueError, match="ridge"):
+        NeuralSpectralEmbedding(4, encoder="krylov", progress=False, encoder_kwargs=kwargs).fit(karate)

@@ -70,3 +70,9 @@ def test_seen_nodes_keep_their_outputs(cora_lcc):
     # transform normalises each column over the graph it is given: the same directions, rescaled
     cos = torch.nn.functional.cosine_similarity(est.transform(grown)[:n], est.transform(cora_lcc), dim=0)
     assert torch.allclose(cos, torch.ones_like(cos), atol=1e-6)
+
+
+def test_bad_head_settings_are_refused(cora_lcc):
+    with pytest.raises(ValueError, match="head_width"):
+        build_encoder("mlp", 8, num_nodes=cora_lcc.num_nodes, x=cora_lcc.x, head="ritz",
+                      encoder_kwargs={"head_width": 4})
