@@ -56,9 +56,11 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             ``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``ridge``, ``rcond``, ``random_channels``,
             ``feature_channels``), ``"mlp"`` (on ``data.x``), ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on
             ``data.x`` plus node-id-keyed random features), or an ``nn.Module`` with ``forward(x, edge_index) -> [n,
-            m]``. In full batch the networks get a :class:`~pyg_spectral.encoders.RitzHead` (last layer solved by
-            Rayleigh–Ritz each step; ``encoder_kwargs["head"]``: ``"auto"``, ``"ritz"``, ``"linear"``;
-            ``"head_width"``) and stop when their residual plateaus.
+            m]``. The networks get a :class:`~pyg_spectral.encoders.RitzHead` (last layer solved by
+            Rayleigh–Ritz each step, on the whole graph in full batch, from averaged batch moments with
+            ``sampler="node"``/``"neighbor"``; ``encoder_kwargs["head"]``: ``"auto"``, ``"ritz"``, ``"linear"``;
+            ``"head_width"``); in full batch they stop when their residual plateaus, on mini-batches they run
+            ``max_steps`` (the cosine schedule's length) and the head is re-solved exactly at the end.
         max_steps: maximum optimisation steps.
         tol: stop when the max residual :math:`\|Ou - \lambda u\|_2` of the :math:`k` unit-norm Ritz vectors, in the
             units of the operator :math:`O` the user asked for, is ``<= tol``.
@@ -286,11 +288,14 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                  and getattr(self, "n_components_learned_prev_", None) == m and getattr(self, "_n_prev", None) == n)
         enc_kwargs = dict(self.encoder_kwargs or {})
         head = enc_kwargs.pop("head", "auto")
-        if head == "auto":  # a solved last layer where the whole graph is at hand (full batch, one process)
-            head = "ritz" if kind in ("mlp", "gnn") and self.batch_size is None and ctx is None else "linear"
-        elif head == "ritz" and (self.batch_size is not None or ctx is not None or kind not in ("mlp", "gnn")):
-            raise ValueError("encoder_kwargs['head']='ritz' re-solves the last layer on the whole graph each step: it "
-                             "needs a network encoder ('mlp' or a GNN) and full-batch training (batch_size=None).")
+        # a solved last layer for networks: on the whole graph (full batch) or from averaged batch moments
+        # (node / neighbor batches); edge batches and data-parallel ranks keep a trained linear head
+        ritz_ok = kind in ("mlp", "gnn") and ctx is None and (self.batch_size is None or self.sampler != "edge")
+        if head == "auto":
+            head = "ritz" if ritz_ok else "linear"
+        elif head == "ritz" and not ritz_ok:
+            raise ValueError("encoder_kwargs['head']='ritz' solves the last layer by Rayleigh–Ritz: it needs a network "
+                             "encoder ('mlp' or a GNN), one process, and full batch or sampler='node'/'neighbor'.")
         encoder = self.encoder_ if reuse else build_encoder(
             self.encoder, m, num_nodes=n, x=self._x, measure=op.measure, seed=self.seed,
             encoder_kwargs=enc_kwargs, device=device, head=head)
@@ -316,8 +321,12 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if isinstance(self.encoder_, RitzHead):  # the head of the model kept (e.g. its average), on its trunk
             self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be
             with torch.no_grad():
-                h = self.encoder_.features(self._x, self._edge_index)
-                self.encoder_.solve_(h, op.matvec(h), op.measure)
+                if self.batch_size is None:
+                    h = self.encoder_.features(self._x, self._edge_index)
+                    self.encoder_.solve_(h, op.matvec(h), op.measure)
+                else:  # exact moments streamed over node chunks: memory of a batch, not of the graph
+                    self.encoder_.solve_moments_(*objective.exact_moments(self.encoder_.trunk,
+                                                                         max(int(self.batch_size), 1024)))
         self.n_components_learned_prev_, self._n_prev = m, n
         self.history_, self.n_iter_, self.converged_ = result.history, result.steps, result.converged
         self._fingerprint = graph_fingerprint(data)
@@ -386,7 +395,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                        broadcast=run_ctx.broadcast, callback=callback, progress=self.progress,
                        desc=f"{self.loss} k={self.num_components}",
                        # a network's residual plateaus above a tight tol (what its inputs can express): stop there
-                       patience=8 if isinstance(encoder, RitzHead) else None)
+                       # (full batch; a mini-batch run's noisy residual falls as its schedule anneals: no stop)
+                       patience=8 if isinstance(encoder, RitzHead) and self.batch_size is None else None)
 
     def _finalize(self) -> None:
         """Rayleigh–Ritz (or Rayleigh quotients) on the learned functions: the fitted ``*_`` attributes."""

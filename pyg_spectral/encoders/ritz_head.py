@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..spectrum.ritz import rayleigh_ritz, ritz_start
+from ..spectrum.ritz import ritz_from_moments, ritz_start
 from .base import encoder_inputs
 
 __all__ = ["RitzHead"]
@@ -63,16 +63,29 @@ class RitzHead(nn.Module):
     def solve_(self, h: Tensor, th: Tensor, weight: Optional[Tensor] = None) -> "RitzHead":
         """Set the head from the trunk's outputs ``h`` and the operator applied to them ``th``. A span of rank
         below ``m`` leaves the missing columns at zero."""
-        theta, c = rayleigh_ritz(h, th, weight)
+        h64 = h.detach().double()
+        w = (torch.full((h.size(0),), 1.0 / h.size(0), dtype=torch.float64, device=h.device)
+             if weight is None else weight.detach().double())
+        hw = h64 * w.unsqueeze(-1)
+        self.solve_moments_(hw.T @ h64, hw.T @ th.detach().double(), dtype=h.dtype)
+        return self
+
+    @torch.no_grad()
+    def solve_moments_(self, gram: Tensor, cross: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
+        r"""Set the head from the moments :math:`H^\top R H` and :math:`H^\top R\, TH` (``[d, d]``, e.g. running
+        averages over mini-batches), kept in ``dtype`` (default: the head's); returns the ``m`` Ritz values the
+        head's columns carry (0 past the rank)."""
+        theta, c = ritz_from_moments(gram, cross)
         c = ritz_start(c, theta)  # column l scaled by sqrt(theta_l): the loss minimiser in the span
-        coef = torch.zeros(h.size(1), self.out_channels, dtype=h.dtype, device=h.device)
+        coef = torch.zeros(gram.size(0), self.out_channels, dtype=torch.float64, device=gram.device)
+        values = torch.zeros(self.out_channels, dtype=torch.float64, device=gram.device)
         r = min(self.out_channels, c.size(1))
-        coef[:, :r] = c[:, :r].to(h.dtype)
+        coef[:, :r], values[:r] = c[:, :r], theta[:r]
         if self.coef.shape == coef.shape:
             self.coef.copy_(coef)
         else:
-            self.coef = coef
-        return self
+            self.coef = coef.to(self.coef.dtype if dtype is None else dtype)
+        return values
 
     def forward(self, *args, **kwargs) -> Tensor:
         h = self.trunk(*args, **kwargs)

@@ -9,6 +9,7 @@ from .nesting import nesting_masks, prefix_weights
 from .omm import NestedOMMLoss
 from .grouped import GroupedNestedLoRALoss
 from .svd import nested_lora_svd_loss
+from .residual import ritz_residual_loss
 
 __all__ = [
     "SpectralLoss",
@@ -23,6 +24,7 @@ __all__ = [
     "cross",
     "split_batch",
     "nested_lora_svd_loss",
+    "ritz_residual_loss",
     "GroupedNestedLoRALoss",
     "LOSSES",
     "build_loss",

@@ -30,14 +30,28 @@ def test_solved_head_recovers_eigenvectors_in_the_span():
     assert abs(float((f[:, 0] ** 2 * op.measure).sum()) - theta) < 1e-10
 
 
-def test_mlp_default_is_ritz_head_in_full_batch_and_refused_in_minibatch(cora_lcc):
+def test_mlp_default_is_ritz_head_and_refused_with_edge_batches(cora_lcc):
     enc = build_encoder("mlp", 4, num_nodes=cora_lcc.num_nodes, x=cora_lcc.x, head="ritz")
     assert isinstance(enc, RitzHead) and enc.trunk.mlp.channel_list[-1] == 64
-    with pytest.raises(ValueError, match="full-batch"):
-        NeuralSpectralEmbedding(4, encoder="mlp", batch_size=64, encoder_kwargs={"head": "ritz"},
+    with pytest.raises(ValueError, match="sampler='node'/'neighbor'"):
+        NeuralSpectralEmbedding(4, encoder="mlp", batch_size=64, sampler="edge", encoder_kwargs={"head": "ritz"},
                                 progress=False).fit(cora_lcc)
     with pytest.raises(ValueError, match="head must be"):
         build_encoder("mlp", 4, num_nodes=cora_lcc.num_nodes, x=cora_lcc.x, head="other")
+
+
+@pytest.mark.slow
+def test_minibatch_default_learns_cora_eigenpairs(cora_lcc):
+    """Node batches of 256 (about a tenth of Cora's LCC), k = 8, 1000 steps: the solved head, fed by averaged
+    batch moments and trained on the row-wise Ritz residual, gets within 0.3 of the exact subspace (measured
+    0.19; the trained linear head: 0.57), and the head is re-solved exactly, chunk by chunk, at the end."""
+    lam, vec = exact_eigenpairs(cora_lcc, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = NeuralSpectralEmbedding(8, encoder="mlp", batch_size=256, max_steps=1000, progress=False).fit(cora_lcc)
+    assert isinstance(est.encoder_, RitzHead) and est.n_iter_ == 1000
+    assert subspace_distance(est.embedding_, vec) <= 0.3
+    assert eigenvalue_error(est.eigenvalues_, lam).max() <= 2e-2
 
 
 @pytest.mark.slow

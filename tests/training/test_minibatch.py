@@ -16,7 +16,7 @@ import torch
 from torch_geometric.utils import to_undirected
 
 from pyg_spectral import exact_eigenpairs
-from pyg_spectral.encoders import EmbeddingEncoder, GNNEncoder, MLPEncoder
+from pyg_spectral.encoders import EmbeddingEncoder, GNNEncoder, MLPEncoder, RitzHead
 from pyg_spectral.losses import build_loss
 from pyg_spectral.operators import build_operator
 from pyg_spectral.training.minibatch import MiniBatchObjective
@@ -160,3 +160,88 @@ def test_neighbor_sampled_gnn_runs_on_subgraphs(weighted_karate):
     loss = loss_fn(f, tf, weight=w, split=True)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in enc.parameters() if p.grad is not None)
+
+
+def ritz_setup(graph, moment_decay=0.0, batch_size=16, width=6, features=3):
+    edge_index, edge_weight, n = graph
+    op = build_operator("laplacian", edge_index, edge_weight, n, dtype=torch.float64)
+    torch.manual_seed(0)
+    x = torch.randn(n, features, dtype=torch.float64)
+    enc = RitzHead(MLPEncoder(features, width, hidden_channels=8, num_layers=2), out_channels=3, width=width).double()
+    objective = MiniBatchObjective(op, enc, x, edge_index, batch_size, generator=torch.Generator().manual_seed(1),
+                                   moment_decay=moment_decay)
+    h = enc.features(x).detach()
+    hw = h * op.measure.unsqueeze(-1)
+    return op, enc, objective, (hw.T @ h, hw.T @ op.matvec(h))
+
+
+def test_ritz_head_batch_moments_are_unbiased(weighted_karate):
+    """Each batch's trunk moments (gram, cross) average to the whole graph's: the head solved from their
+    running average sees the exact moments up to noise and staleness only."""
+    op, enc, objective, (gram, cross) = ritz_setup(weighted_karate)
+    draws = []
+    for _ in range(N_DRAWS):
+        objective.batch(torch.float64)
+        draws.append(torch.cat([objective._moments[0].reshape(-1), objective._moments[1].reshape(-1)]))
+    draws = torch.stack(draws).numpy()
+    target = torch.cat([gram.reshape(-1), cross.reshape(-1)]).numpy()
+    assert max_z(draws, target) <= Z_MAX
+    assert draws.std(0).max() > 1e-3  # the estimates are noisy (otherwise the test would be vacuous)
+
+
+def test_ritz_head_exact_moments_stream_over_chunks(weighted_karate):
+    op, enc, objective, (gram, cross) = ritz_setup(weighted_karate)
+    got_gram, got_cross = objective.exact_moments(enc.trunk, chunk=5)
+    assert torch.allclose(got_gram, gram, atol=1e-12) and torch.allclose(got_cross, cross, atol=1e-12)
+
+
+def test_ritz_head_moment_average_is_bias_corrected(weighted_karate):
+    """With decay beta the average after t steps is sum beta^(t-s) M_s / sum beta^(t-s): equal moments stay equal."""
+    op, enc, objective, _ = ritz_setup(weighted_karate, moment_decay=0.9)
+    objective.nodes.sample = lambda dtype=torch.float64: (torch.arange(34), torch.full((34,), 1 / 34,
+                                                                                        dtype=dtype))
+    objective.batch(torch.float64)
+    first = objective._moments[0] / objective._moment_weight
+    for _ in range(3):
+        objective.batch(torch.float64)
+    assert torch.allclose(objective._moments[0] / objective._moment_weight, first, atol=1e-12)
+
+
+def test_ritz_head_step_descends_the_residual(weighted_karate):
+    """The surrogate's gradient is minus the weighted residual at the rows: a small step along it lowers the
+    Ritz residual of the whole graph's span (here, with the head at the exact moments; 34 input features, so
+    the trunk can express any function on the 34 nodes)."""
+    op, enc, objective, _ = ritz_setup(weighted_karate, batch_size=34, features=34)
+    objective.nodes.sample = lambda dtype=torch.float64: (torch.arange(34), op.measure.to(dtype))
+
+    def residual():
+        with torch.no_grad():
+            h = enc.features(objective.x)
+            return _span_residual(h, op)
+
+    before = residual()
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        objective.loss(None, torch.float64).backward()
+        opt.step()
+    assert residual() < 0.5 * before
+
+
+def _span_residual(h, op):
+    from pyg_spectral.spectrum.ritz import rayleigh_ritz, ritz_residuals
+
+    th = op.matvec(h)
+    theta, coef = rayleigh_ritz(h, th, op.measure)
+    return float(ritz_residuals(h, th, theta[:3], coef[:, :3]).max())
+
+
+def test_ritz_head_refuses_edge_batches_and_bad_decay(weighted_karate):
+    edge_index, edge_weight, n = weighted_karate
+    op = build_operator("laplacian", edge_index, edge_weight, n, dtype=torch.float64)
+    enc = RitzHead(MLPEncoder(3, 6, hidden_channels=8, num_layers=2), out_channels=3, width=6)
+    x = torch.randn(n, 3)
+    with pytest.raises(ValueError, match="sampler='node' or 'neighbor'"):
+        MiniBatchObjective(op, enc, x, edge_index, 16, sampler="edge")
+    with pytest.raises(ValueError, match="moment_decay"):
+        MiniBatchObjective(op, enc, x, edge_index, 16, moment_decay=1.0)
