@@ -60,6 +60,9 @@ def child(args) -> None:
     kwargs = dict(progress=False, encoder=args.solver, seed=args.seed)
     if args.solver in NETWORKS:
         kwargs["max_steps"] = args.net_steps
+        kwargs["encoder_kwargs"] = {"head": args.head}
+        if args.batch_size:  # node batches for the MLP, neighbor-sampled subgraphs for GNNs
+            kwargs.update(batch_size=args.batch_size, sampler="node" if args.solver == "mlp" else "neighbor")
     est = NeuralSpectralEmbedding(args.k, **kwargs)
     cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with warnings.catch_warnings():
@@ -73,7 +76,7 @@ def child(args) -> None:
                       "eigenvalues": est.eigenvalues_.tolist()}))
 
 
-def run_child(graph, solver, k, threads, net_steps, seed=0):
+def run_child(graph, solver, k, threads, net_steps, seed=0, batch_size=0, head="auto"):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "u.npy")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
@@ -81,7 +84,8 @@ def run_child(graph, solver, k, threads, net_steps, seed=0):
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP workers sleep: see results/omp_wait_policy.md
         proc = subprocess.run([sys.executable, __file__, "--child", "--graph", graph, "--solver", solver,
                                "--k", str(k), "--threads", str(threads), "--net-steps", str(net_steps),
-                               "--seed", str(seed), "--out", out], capture_output=True, text=True, env=env)
+                               "--seed", str(seed), "--out", out, "--batch-size", str(batch_size),
+                               "--head", head], capture_output=True, text=True, env=env)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-2000:])
         rec = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -130,6 +134,11 @@ def main() -> None:
     parser.add_argument("--net-graphs", nargs="+", default=["Cora", "CiteSeer"],
                         help="graphs on which the networks run (they are slow)")
     parser.add_argument("--net-k", type=int, nargs="+", default=[16], help="k for which the networks run")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="networks on mini-batches of this many nodes (0: full batch)")
+    parser.add_argument("--heads", nargs="+", default=["auto"], choices=["auto", "ritz", "linear"],
+                        help="networks' heads (encoder_kwargs['head']); each is a row")
+    parser.add_argument("--head", default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--unseen-graphs", nargs="*", default=["Cora", "CiteSeer", "PubMed"])
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "encoders.md"))
     args = parser.parse_args()
@@ -145,7 +154,10 @@ def main() -> None:
     lines = ["# Encoders vs exact eigenpairs", "", "Command: `" + cmd + "`", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at start "
              f"{os.getloadavg()[0]:.2f}. Threads: {threads} (torch, OpenMP and BLAS set together in each fit's "
-             f"process; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}), interleaved within each pass. Full batch, library defaults (tol 1e-4); networks capped at "
+             f"process; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}), interleaved within each pass. "
+             + (f"Networks on mini-batches of {args.batch_size} nodes (MLP: sampler='node'; GNNs: "
+                "sampler='neighbor', default fan-outs), the table in full batch; " if args.batch_size else
+                "Full batch; ") + "library defaults (tol 1e-4); networks capped at "
              f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} with k in {args.net_k} only "
              f"(time). Table and Krylov: median of {args.passes} interleaved passes; networks: one pass. Peak RSS: "
              "the fit's process (graph, imports included). Steps: Krylov's Chebyshev depth. `x table`: wall time "
@@ -156,26 +168,29 @@ def main() -> None:
         data = load(graph)
         for k in args.k:
             lam, vec = exact_eigenpairs(data, k)
-            solvers = [s for s in args.solvers
-                       if s not in NETWORKS or (graph in args.net_graphs and k in args.net_k)]
-            runs = [(s, t) for s in solvers for t in threads]
+            solvers = [s for s in args.solvers  # (an MLP needs features: none on structure-only graphs)
+                       if s not in NETWORKS or (graph in args.net_graphs and k in args.net_k
+                                                and (s != "mlp" or getattr(data, "x", None) is not None))]
+            runs = [(s, t, h) for s in solvers for t in threads for h in (args.heads if s in NETWORKS else ["-"])]
             recs = {run: [] for run in runs}
             for p in range(args.passes):
-                for s, t in runs:
+                for s, t, h in runs:
                     if s in NETWORKS and p > 0:
                         continue
-                    rec = run_child(graph, s, k, t, args.net_steps)
+                    rec = run_child(graph, s, k, t, args.net_steps, batch_size=args.batch_size,
+                                    head=h if s in NETWORKS else "auto")
                     u = rec.pop("u")
                     rec.update(eig=float(eigenvalue_error(np.array(rec["eigenvalues"]), lam).max()),
                                dist=subspace_distance(u, vec), cos=float(mode_cosines(u, vec, lam).min()))
-                    recs[(s, t)].append(rec)
-                    print(graph, k, s, t, {key: rec[key] for key in ("eig", "dist", "steps", "wall")}, flush=True)
+                    recs[(s, t, h)].append(rec)
+                    print(graph, k, s, t, h, {key: rec[key] for key in ("eig", "dist", "steps", "wall")}, flush=True)
             med = {run: {key: float(np.median([r[key] for r in recs[run]]))
                          for key in ("eig", "dist", "cos", "wall", "cpu", "rss_mb")} for run in runs}
             table = min((med[run]["wall"] for run in runs if run[0] == "embedding"), default=float("nan"))
             for run in runs:
                 m, last = med[run], recs[run][-1]
-                lines.append(f"| {graph} | {data.num_nodes} | {k} | {run[0]} | {run[1]} | {m['eig']:.1e} | "
+                label = run[0] if run[2] == "-" else f"{run[0]} (head {run[2]})"
+                lines.append(f"| {graph} | {data.num_nodes} | {k} | {label} | {run[1]} | {m['eig']:.1e} | "
                              f"{m['dist']:.1e} | {m['cos']:.4f} | {last['steps']} | {last['converged']} | "
                              f"{m['wall']:.2f} | {m['cpu']:.2f} | {m['rss_mb']:.0f} | {m['wall'] / table:.1f} |")
             Path(args.output).write_text("\n".join(lines) + "\n")

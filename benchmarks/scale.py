@@ -208,7 +208,9 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
                 kwargs.update(encoder="krylov")
             else:
                 kwargs.update(encoder="mlp", batch_size=1024, max_steps=args.minibatch_steps, lr=3e-3,
-                              eval_every=250, eval_size=4096, encoder_kwargs={"hidden_channels": 64})
+                              eval_every=250, eval_size=4096,
+                              # the trained linear head that scale.md records (the solved head: encoders_minibatch.md)
+                              encoder_kwargs={"hidden_channels": 64, "head": "linear"})
                 if solver == "neural_minibatch_sign":
                     from pyg_spectral.operators import NormalizedAdjacency
 

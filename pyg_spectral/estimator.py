@@ -383,6 +383,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             generator = objective.inner.generator if ctx is not None else getattr(objective, "generator", None)
 
             def checkpoint(states):
+                if getattr(objective, "head", None) is not None:  # a solved head's running moments
+                    states = dict(states, objective=objective)
                 return TrainingCheckpoint(self.checkpoint, run_ctx, fingerprint(settings),
                                           self.checkpoint_every or self.eval_every, states, generator)
         callback = None

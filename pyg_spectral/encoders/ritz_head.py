@@ -15,6 +15,12 @@ rotating or ordering columns (the head does that exactly). Measured on Cora's LC
 defaults: subspace distance 4.8e-5 in 450 steps with the head (``benchmarks/results/encoders_networks.md``),
 0.25 after 1000 steps with a trained linear head (the previous run of ``benchmarks/encoders.py``).
 
+On mini-batches (:class:`~pyg_spectral.training.minibatch.MiniBatchObjective`, node and neighbor samplers) the
+head is solved each step from running averages of the batches' moments :math:`\hat E[h h^\top]`,
+:math:`\hat E[h\,(Th)^\top]` (:meth:`solve_moments_`), the trunk is trained on the row-wise Ritz residual
+(:func:`~pyg_spectral.losses.ritz_residual_loss`) and the estimator re-solves the head from exact moments,
+streamed over node chunks, at the end.
+
 The head is a buffer: after training, :meth:`forward` applies the last solved head to any graph, so the model
 stays inductive (new nodes go through the trunk and the same head).
 

@@ -87,7 +87,7 @@ class MiniBatchObjective(Objective):
         self.subgraphs = None
         self.inputs = encoder_inputs(encoder)
         if self.inputs == "graph":
-            layers = getattr(encoder, "num_layers", None)
+            layers = getattr(encoder.trunk if self.head is not None else encoder, "num_layers", None)
             if layers is None:  # a user's module: one hop per fan-out given, else two
                 layers = len(num_neighbors) if num_neighbors is not None else 2
             if num_neighbors is None:
@@ -172,6 +172,25 @@ class MiniBatchObjective(Objective):
             return super().loss(loss_fn, dtype)
         f, tf, w = self.batch(dtype)
         return ritz_residual_loss(f, tf, self._theta, w)
+
+    def state_dict(self) -> Dict[str, Tensor]:
+        """The RitzHead's running moment averages (what a checkpoint needs to resume bit for bit)."""
+        gram, cross = self._moments if self._moments is not None else (torch.empty(0), torch.empty(0))
+        return {"gram": gram, "cross": cross, "weight": torch.tensor(float(self._moment_weight), dtype=torch.float64)}
+
+    def load_state_dict(self, state: Dict[str, Tensor]) -> None:
+        gram, cross, weight = state["gram"], state["cross"], state["weight"]
+        if not all(isinstance(t, Tensor) for t in (gram, cross, weight)):
+            raise TypeError("the moment state must hold tensors 'gram', 'cross' and 'weight'")
+        if gram.numel() == 0:
+            self._moments, self._moment_weight = None, 0.0
+            return
+        d = self.head.coef.size(0)
+        if gram.shape != (d, d) or cross.shape != (d, d) or weight.numel() != 1:
+            raise ValueError(f"moments of shape {tuple(gram.shape)} do not fit a head of width {d}")
+        device = self.op.measure.device
+        self._moments = (gram.to(device=device, dtype=torch.float64), cross.to(device=device, dtype=torch.float64))
+        self._moment_weight = float(weight)
 
     @torch.no_grad()
     def exact_moments(self, trunk: nn.Module, chunk: int) -> Tuple[Tensor, Tensor]:

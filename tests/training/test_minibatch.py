@@ -245,3 +245,17 @@ def test_ritz_head_refuses_edge_batches_and_bad_decay(weighted_karate):
         MiniBatchObjective(op, enc, x, edge_index, 16, sampler="edge")
     with pytest.raises(ValueError, match="moment_decay"):
         MiniBatchObjective(op, enc, x, edge_index, 16, moment_decay=1.0)
+
+
+def test_ritz_head_moments_round_trip_and_bad_state_is_refused(weighted_karate):
+    op, enc, objective, _ = ritz_setup(weighted_karate, moment_decay=0.5)
+    objective.batch(torch.float64)
+    objective.batch(torch.float64)
+    state = objective.state_dict()
+    other = ritz_setup(weighted_karate, moment_decay=0.5)[2]
+    other.load_state_dict(state)
+    assert torch.equal(other._moments[0], objective._moments[0]) and other._moment_weight == objective._moment_weight
+    with pytest.raises(ValueError, match="do not fit a head of width 6"):
+        other.load_state_dict({"gram": torch.zeros(4, 4), "cross": torch.zeros(4, 4), "weight": torch.tensor(1.0)})
+    with pytest.raises(TypeError, match="must hold tensors"):
+        other.load_state_dict({"gram": [[0.0]], "cross": torch.zeros(6, 6), "weight": torch.tensor(1.0)})
