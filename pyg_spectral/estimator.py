@@ -11,6 +11,7 @@ from torch_geometric.data import Data
 
 from .base import SpectralEstimator
 from .encoders import EmbeddingEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
+from .encoders.build import graph_size_kwargs
 from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
 from .losses import build_loss
 from .operators import build_operator
@@ -237,7 +238,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
 
     def _outputs(self, model: nn.Module) -> Tensor:
         chunk = max(int(self.batch_size), 1024) if self.batch_size is not None else None
-        return full_outputs(model, self._x, self._edge_index, chunk)
+        return full_outputs(model, self._x, self._edge_index, chunk, num_nodes=self._num_nodes)
 
     # --------------------------------------------------------------------- fit
     def fit(self, data: Data, y: Any = None) -> "NeuralSpectralEmbedding":
@@ -267,6 +268,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         op = build_operator(self.operator, data.edge_index, getattr(data, "edge_weight", None), data.num_nodes,
                             symmetrize=self.symmetrize, filter_degree=self.filter_degree, dtype=self.dtype).to(device)
         n, k = op.num_nodes, self.num_components
+        self._num_nodes = n  # what a featureless graph tells a GNN
         if k >= n:
             raise ValueError(f"num_components={k} must be smaller than the number of nodes ({n}).")
         self.n_connected_components_ = operator_components(op, data.edge_index, getattr(data, "edge_weight", None))
@@ -322,7 +324,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be
             with torch.no_grad():
                 if self.batch_size is None:
-                    h = self.encoder_.features(self._x, self._edge_index)
+                    h = self.encoder_.features(self._x, self._edge_index, **graph_size_kwargs(self.encoder_, self._x, n))
                     self.encoder_.solve_(h, op.matvec(h), op.measure)
                 else:  # exact moments streamed over node chunks: memory of a batch, not of the graph
                     self.encoder_.solve_moments_(*objective.exact_moments(self.encoder_.trunk,
@@ -448,6 +450,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         extra = {}
         if getattr(self.encoder_, "takes_node_ids", False) and getattr(data, "n_id", None) is not None:
             extra["n_id"] = data.n_id.to(device)  # the new graph's global ids: seen nodes keep their inputs
+        else:
+            extra.update(graph_size_kwargs(self.encoder_, x, data.num_nodes))
         if encoder_kind(self.encoder) == "krylov":
             weight = getattr(data, "edge_weight", None)
             extra["edge_weight"] = None if weight is None else weight.to(device)

@@ -14,7 +14,7 @@ from .krylov import KrylovEncoder
 from .mlp import MLPEncoder
 from .ritz_head import RitzHead
 
-__all__ = ["ENCODERS", "encoder_kind", "build_encoder", "full_outputs"]
+__all__ = ["ENCODERS", "encoder_kind", "build_encoder", "full_outputs", "graph_size_kwargs"]
 
 ENCODERS = ("embedding", "mlp", "gnn", "krylov") + tuple(GNN_MODELS)
 
@@ -70,13 +70,21 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
     return (RitzHead(net, out_channels, width) if head == "ritz" else net).to(device)
 
 
+def graph_size_kwargs(encoder: nn.Module, x: Optional[Tensor], num_nodes: Optional[int]) -> Dict[str, int]:
+    """``{"num_nodes": n}`` where a featureless graph must tell an id-keyed encoder (a GNN) its size, else ``{}``."""
+    module = getattr(encoder, "module", encoder)  # an averaged copy
+    if x is None and num_nodes is not None and getattr(module, "takes_node_ids", False):
+        return {"num_nodes": int(num_nodes)}
+    return {}
+
+
 def full_outputs(encoder: nn.Module, x: Optional[Tensor], edge_index: Optional[Tensor],
-                 chunk: Optional[int] = None) -> Tensor:
+                 chunk: Optional[int] = None, num_nodes: Optional[int] = None) -> Tensor:
     """The encoder's ``[n, m]`` outputs at every node.
 
     With ``chunk``, encoders on feature rows (MLPs) run over row chunks, filled into one output in place
     (no list of chunks plus a copy); message-passing encoders run one full-graph forward pass (activations
-    ``n x hidden`` per layer, as PyG's layer-wise inference).
+    ``n x hidden`` per layer, as PyG's layer-wise inference), told ``num_nodes`` when there are no features.
     """
     if chunk is not None and x is not None and encoder_inputs(encoder) == "features":
         out = None
@@ -86,4 +94,4 @@ def full_outputs(encoder: nn.Module, x: Optional[Tensor], edge_index: Optional[T
                 out = part.new_empty(x.size(0), part.size(1))
             out[start:start + part.size(0)] = part
         return out
-    return encoder(x, edge_index)
+    return encoder(x, edge_index, **graph_size_kwargs(encoder, x, num_nodes))

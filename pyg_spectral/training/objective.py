@@ -30,6 +30,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..encoders.build import graph_size_kwargs
 from ..encoders.ritz_head import RitzHead
 
 __all__ = ["Objective", "FullBatchObjective", "DistributedObjective", "GraphBatchObjective", "build_objective"]
@@ -69,19 +70,20 @@ class FullBatchObjective(Objective):
                  custom_gradient: bool = True):
         self.op, self.encoder, self.x, self.edge_index = op, encoder, x, edge_index
         self.custom_gradient = custom_gradient
+        self._size = graph_size_kwargs(encoder, x, op.num_nodes)  # a featureless graph's size, for GNNs
 
     def batch(self, dtype: Optional[torch.dtype] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """``(f [n, m], Tf [n, m], measure [n])``. A :class:`~pyg_spectral.encoders.RitzHead` has its head
         re-solved on this step's trunk outputs first (one product with the trunk's ``d`` columns)."""
         if isinstance(self.encoder, RitzHead):
-            h = self.encoder.features(self.x, self.edge_index)
+            h = self.encoder.features(self.x, self.edge_index, **self._size)
             with torch.no_grad():
                 th = self.op.matvec(h.detach())
                 self.encoder.solve_(h.detach(), th, self.op.measure)
             coef = self.encoder.coef
             f = h @ coef
             return f, (th @ coef if self.custom_gradient else self.op.matvec(f)), self.op.measure
-        f = self.encoder(self.x, self.edge_index)
+        f = self.encoder(self.x, self.edge_index, **self._size)
         if self.custom_gradient:
             with torch.no_grad():
                 tf = self.op.matvec(f.detach())

@@ -62,3 +62,26 @@ def test_seen_nodes_keep_their_outputs(cora_lcc, gnn):
     inverse[perm] = torch.arange(n)
     shuffled = enc(None, inverse[cora_lcc.edge_index], n_id=perm, num_nodes=n)   # row i is node perm[i]
     assert torch.allclose(shuffled, base[perm], atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_gnn_learns_a_graph_without_features(karate, batch_size):
+    """No ``data.x`` (an edge list): the GNN runs on id-keyed noise and log-degrees, in full batch and on
+    neighbor-sampled mini-batches, and the fitted model transforms a featureless graph."""
+    import warnings
+
+    from pyg_spectral import NeuralSpectralEmbedding, exact_eigenpairs
+    from pyg_spectral.metrics import subspace_distance
+    from torch_geometric.data import Data
+
+    data = Data(edge_index=karate.edge_index, num_nodes=karate.num_nodes)
+    _, vec = exact_eigenpairs(data, 3)
+    kwargs = {} if batch_size is None else dict(batch_size=batch_size, sampler="neighbor", max_steps=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = NeuralSpectralEmbedding(3, encoder="sage", progress=False, **kwargs).fit(data)
+    # (the solved head's 64 columns span all 34 nodes here: exact up to rounding; accuracy on real graphs is
+    # tests/encoders/test_ritz_head.py's)
+    assert subspace_distance(est.embedding_, vec) <= 1e-6
+    again = est.transform(Data(edge_index=karate.edge_index, num_nodes=karate.num_nodes))
+    assert torch.allclose(again, est.embedding_, atol=1e-5)
