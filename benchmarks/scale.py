@@ -22,6 +22,9 @@ Solvers, each in its own subprocess (time and peak memory above the loaded graph
   computed inside the timed and memory-measured region by one CSR matmul), ``--sign-steps`` steps. Mini-batch
   training with ``x`` alone stops near subspace distance 2e-2 (what block and degree can express); one hop of
   neighbourhood information takes it below 1e-2.
+* ``neural_minibatch_ritz``: the SIGN inputs with the library's mini-batch default, a solved head
+  (``RitzHead``: head from averaged batch moments, trunk trained on the Ritz residual, exact head streamed over
+  node chunks at the end), default learning rate, ``--sign-steps`` steps.
 
 Above ``--big`` nodes only the SBM runs, without lobpcg (2-core time budget; see the results file).
 
@@ -49,7 +52,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 32
-SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "krylov", "neural_minibatch", "neural_minibatch_sign")
+SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "krylov", "neural_minibatch", "neural_minibatch_sign",
+           "neural_minibatch_ritz")
 
 
 # ---------------------------------------------------------------- worker side
@@ -211,7 +215,9 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
                               eval_every=250, eval_size=4096,
                               # the trained linear head that scale.md records (the solved head: encoders_minibatch.md)
                               encoder_kwargs={"hidden_channels": 64, "head": "linear"})
-                if solver == "neural_minibatch_sign":
+                if solver == "neural_minibatch_ritz":
+                    kwargs.update(lr=None, encoder_kwargs={"hidden_channels": 64, "head": "ritz"})
+                if solver in ("neural_minibatch_sign", "neural_minibatch_ritz"):
                     from pyg_spectral.operators import NormalizedAdjacency
 
                     adj = NormalizedAdjacency.from_edge_index(data.edge_index, None, data.num_nodes, check=False)
