@@ -42,7 +42,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..spectrum.ritz import ritz_from_moments, ritz_start
+from ..spectrum.ritz import ritz_from_moments, ritz_moments, ritz_start
 from .base import encoder_inputs
 
 __all__ = ["RitzHead"]
@@ -69,11 +69,7 @@ class RitzHead(nn.Module):
     def solve_(self, h: Tensor, th: Tensor, weight: Optional[Tensor] = None) -> "RitzHead":
         """Set the head from the trunk's outputs ``h`` and the operator applied to them ``th``. A span of rank
         below ``m`` leaves the missing columns at zero."""
-        h64 = h.detach().double()
-        w = (torch.full((h.size(0),), 1.0 / h.size(0), dtype=torch.float64, device=h.device)
-             if weight is None else weight.detach().double())
-        hw = h64 * w.unsqueeze(-1)
-        self.solve_moments_(hw.T @ h64, hw.T @ th.detach().double(), dtype=h.dtype)
+        self.solve_moments_(*ritz_moments(h, th, weight), dtype=h.dtype)
         return self
 
     @torch.no_grad()

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["rayleigh_ritz", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start", "normalize_columns",
+__all__ = ["rayleigh_ritz", "ritz_moments", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start", "normalize_columns",
            "fix_signs",
            "column_signs", "column_factors"]
 
@@ -26,11 +26,17 @@ def rayleigh_ritz(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, rcond:
         coefficients ``C`` (``[m, r]``) such that the Ritz functions
         :math:`f C` are orthonormal in :math:`L^2(\rho)`.
     """
+    return ritz_from_moments(*ritz_moments(f, tf, weight), rcond)
+
+
+def ritz_moments(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    r"""The moments :math:`M = f^\top R f` and :math:`Q = f^\top R\, Tf` (float64, no gradient; ``weight=None``:
+    uniform :math:`1/n`), which sum over row chunks."""
     f64, tf64 = f.detach().double(), tf.detach().double()
     w = (torch.full((f.size(0),), 1.0 / f.size(0), dtype=torch.float64, device=f.device)
          if weight is None else weight.detach().double())
     fw = f64 * w.unsqueeze(-1)
-    return ritz_from_moments(fw.T @ f64, fw.T @ tf64, rcond)
+    return fw.T @ f64, fw.T @ tf64
 
 
 def ritz_from_moments(M: Tensor, Q: Tensor, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:

@@ -22,11 +22,12 @@ import torch
 from torch import Tensor, nn
 
 from ..encoders.base import encoder_inputs
+from ..encoders.build import graph_size_kwargs
 from ..encoders.ritz_head import RitzHead
 from ..losses.residual import ritz_residual_loss
 from ..operators.base import GraphOperator
 from ..sampling import EdgeSampler, NeighborSubgraphSampler, NodeSampler, OperatorRows
-from ..spectrum.ritz import ritz_record
+from ..spectrum.ritz import ritz_moments, ritz_record
 from .objective import Objective
 
 __all__ = ["MiniBatchObjective", "SAMPLERS"]
@@ -78,7 +79,7 @@ class MiniBatchObjective(Objective):
         self._theta: Optional[Tensor] = None
         n = op.num_nodes
         self.op, self.encoder, self.x, self.sampler = op, encoder, x, sampler
-        self.subgraphs_edge_index = edge_index
+        self.edge_index = edge_index  # the whole graph, for a message-passing trunk's exact moments
         self.batch_size, self.generator = int(batch_size), generator
         # The module that produces the rows with gradient: the encoder, or its
         # DistributedDataParallel wrapper (whose forward syncs gradients).
@@ -151,8 +152,7 @@ class MiniBatchObjective(Objective):
         h = h_u[torch.searchsorted(u_id, n_id)]  # u_id is sorted and holds the batch
         with torch.no_grad():
             th = apply(h_u.detach())
-            hd, w = h.detach().double(), weight.double().unsqueeze(-1)
-            gram, cross = (hd * w).T @ hd, (hd * w).T @ th.double()
+            gram, cross = ritz_moments(h, th, weight)
             beta = self.moment_decay
             if self._moments is None:
                 self._moments = (gram, cross)
@@ -200,19 +200,14 @@ class MiniBatchObjective(Objective):
         op, n = self.op, self.op.num_nodes
         measure = op.measure.double()
         if self.inputs == "graph":
-            extra = {"num_nodes": n} if getattr(trunk, "takes_node_ids", False) else {}
-            h = trunk(self.x, self.subgraphs_edge_index, **extra).double()
-            th = op.matvec(h.to(op.dtype)).double()
-            hw = h * measure.unsqueeze(-1)
-            return hw.T @ h, hw.T @ th
+            h = trunk(self.x, self.edge_index, **graph_size_kwargs(trunk, self.x, n))
+            return ritz_moments(h, op.matvec(h.to(op.dtype)), measure)
         gram = cross = None
         for start in range(0, n, int(chunk)):
             n_id = torch.arange(start, min(start + int(chunk), n), device=measure.device)
             u_id, apply = self.rows.neighbourhood(n_id)
             h_u = self.encode(u_id, trunk)
-            h = h_u[torch.searchsorted(u_id, n_id)].double()
-            hw = h * measure[n_id].unsqueeze(-1)
-            g, c = hw.T @ h, hw.T @ apply(h_u).double()
+            g, c = ritz_moments(h_u[torch.searchsorted(u_id, n_id)], apply(h_u), measure[n_id])
             gram, cross = (g, c) if gram is None else (gram + g, cross + c)
         return gram, cross
 
