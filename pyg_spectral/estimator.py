@@ -324,7 +324,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be
             with torch.no_grad():
                 if self.batch_size is None:
-                    h = self.encoder_.features(self._x, self._edge_index, **graph_size_kwargs(self.encoder_, self._x, n))
+                    h = full_outputs(self.encoder_.trunk, self._x, self._edge_index, num_nodes=n)
                     self.encoder_.solve_(h, op.matvec(h), op.measure)
                 else:  # exact moments streamed over node chunks: memory of a batch, not of the graph
                     self.encoder_.solve_moments_(*objective.exact_moments(self.encoder_.trunk,

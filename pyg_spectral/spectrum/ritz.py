@@ -7,9 +7,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["rayleigh_ritz", "ritz_moments", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start", "normalize_columns",
-           "fix_signs",
-           "column_signs", "column_factors"]
+__all__ = ["rayleigh_ritz", "ritz_moments", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start",
+           "normalize_columns", "fix_signs", "column_signs", "column_factors"]
 
 
 def rayleigh_ritz(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:
