@@ -16,7 +16,9 @@ when one is given (OGB datasets, or exports via
 With ``correct_and_smooth``, the selected probe's class probabilities are post-processed by Correct & Smooth
 on the graph (:func:`~pyg_spectral.evaluation.correct_smooth.correct_and_smooth`, training labels only); the
 scores before it are kept in ``base_valid``/``base_test``. Model selection (weight decay, best epoch) is done
-on the base probe's validation score, so C&S adds no selection on valid.
+on the base probe's validation score; with ``correct_and_smooth="select"`` the C&S settings are then chosen
+from :data:`~pyg_spectral.evaluation.correct_smooth.CS_GRID` on the validation score too (recorded in
+``cs_settings``), test labels never enter.
 
 Unlabeled nodes (label ``-1`` or NaN, as in ogbn-papers100M) are dropped from
 every split: documented handling, never a silent NaN.
@@ -52,6 +54,8 @@ class ProbeResult:
     #: scores of the probe before Correct & Smooth (empty without it)
     base_valid: List[float] = field(default_factory=list)
     base_test: List[float] = field(default_factory=list)
+    #: the Correct & Smooth settings used for each run (empty without C&S)
+    cs_settings: List[Dict] = field(default_factory=list)
 
     @property
     def valid_mean(self) -> float:
@@ -123,8 +127,10 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         standardize: center the embedding's columns on the train split and scale it by one factor to
             mean squared row norm 1 (rotation-equivariant); scale the features by one factor likewise
             (not centered).
-        correct_and_smooth: ``True`` (settings :data:`~pyg_spectral.evaluation.correct_smooth.CS_DEFAULTS`) or
-            a dict of overrides: post-process the probe's probabilities with Correct & Smooth on ``edge_index``.
+        correct_and_smooth: ``True`` (settings :data:`~pyg_spectral.evaluation.correct_smooth.CS_DEFAULTS`),
+            a dict of overrides, or ``"select"`` (the best of
+            :data:`~pyg_spectral.evaluation.correct_smooth.CS_GRID` on valid): post-process the probe's
+            probabilities with Correct & Smooth on ``edge_index``.
         edge_index, edge_weight: the (undirected) graph, needed by ``correct_and_smooth``.
     """
     if probe not in PROBES:
@@ -137,11 +143,16 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
         raise ValueError("solver='lbfgs' fits the linear probe only; use solver='adam' for the MLP probe.")
     cs_settings = None
     if correct_and_smooth is not None and correct_and_smooth is not False:
-        if correct_and_smooth is not True and not isinstance(correct_and_smooth, dict):
-            raise ValueError(f"correct_and_smooth must be True, False, None or a dict, got {correct_and_smooth!r}.")
+        if correct_and_smooth is not True and correct_and_smooth != "select" and not isinstance(correct_and_smooth,
+                                                                                                  dict):
+            raise ValueError("correct_and_smooth must be True, False, None, 'select' or a dict, got "
+                             f"{correct_and_smooth!r}.")
         if edge_index is None:
             raise ValueError("correct_and_smooth needs the graph: pass edge_index (and edge_weight if weighted).")
-        cs_settings = {} if correct_and_smooth is True else dict(correct_and_smooth)
+        from .correct_smooth import CS_GRID
+
+        cs_settings = ([{}] if correct_and_smooth is True else list(CS_GRID) if correct_and_smooth == "select"
+                       else [dict(correct_and_smooth)])
     parts = [t for t in (embedding, features) if t is not None]
     if not parts:
         raise ValueError("evaluate_embedding needs an embedding or features.")
@@ -225,19 +236,28 @@ def evaluate_embedding(embedding: Tensor, y: Tensor, split_idx: Dict[str, Tensor
 
 def _with_cs(result: ProbeResult, logits: List[Tensor], y: Tensor, split: Dict[str, Tensor], evaluator,
              settings: Optional[Dict], edge_index: Optional[Tensor], edge_weight: Optional[Tensor]) -> ProbeResult:
-    """``result`` itself without C&S; else the C&S scores of each selected probe, base scores kept."""
+    """``result`` itself without C&S; else the C&S scores of each selected probe, base scores kept.
+
+    ``settings`` lists the C&S settings to try; for each probe the one with the best validation score is kept
+    (the first on ties: the grid starts with the defaults)."""
     if settings is None:
         return result
     from .correct_smooth import correct_and_smooth
 
-    valid, test = [], []
+    valid, test, chosen = [], [], []
     for z in logits:
-        out = correct_and_smooth(z.softmax(-1), y, split["train"], edge_index, edge_weight, **settings)
-        pred = out.argmax(-1)
-        valid.append(_score(pred, y, split["valid"], evaluator))
-        test.append(_score(pred, y, split["test"], evaluator))
+        best = None
+        for setting in settings:
+            pred = correct_and_smooth(z.softmax(-1), y, split["train"], edge_index, edge_weight, **setting).argmax(-1)
+            score = _score(pred, y, split["valid"], evaluator)
+            if best is None or score > best[0]:
+                best = (score, pred, setting)
+        valid.append(best[0])
+        test.append(_score(best[1], y, split["test"], evaluator))
+        chosen.append(best[2])
     return ProbeResult(result.probe + "+C&S", valid=valid, test=test, num_params=result.num_params,
-                       weight_decay=result.weight_decay, base_valid=result.valid, base_test=result.test)
+                       weight_decay=result.weight_decay, base_valid=result.valid, base_test=result.test,
+                       cs_settings=chosen)
 
 
 def _lbfgs_probe(x: Tensor, y: Tensor, split: Dict[str, Tensor], num_classes: int, grid: Sequence[float],

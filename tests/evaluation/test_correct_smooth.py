@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pyg_spectral.datasets import planted_partition_graph
-from pyg_spectral.evaluation import correct_and_smooth, evaluate_embedding, planetoid_split
+from pyg_spectral.evaluation import CS_GRID, correct_and_smooth, evaluate_embedding, planetoid_split
 
 
 def _toy(n=300, blocks=3, seed=0):
@@ -30,6 +30,20 @@ def test_cs_with_the_adam_solver_over_seeds():
     cs = evaluate_embedding(None, data.y, split, features=data.x, solver="adam", seeds=2, epochs=30,
                             correct_and_smooth={"autoscale": True, "scale": 1.0}, edge_index=data.edge_index)
     assert len(cs.test) == 2 and len(cs.base_test) == 2 and all(0.0 <= t <= 1.0 for t in cs.test)
+
+
+def test_cs_select_keeps_the_grid_setting_best_on_valid():
+    data, split = _toy(seed=3)
+    sel = evaluate_embedding(None, data.y, split, features=data.x, correct_and_smooth="select",
+                             edge_index=data.edge_index)
+    assert len(sel.cs_settings) == 1 and sel.cs_settings[0] in CS_GRID
+    for setting in CS_GRID:  # the selected setting's valid score is the best of the grid, and its test score is reported
+        one = evaluate_embedding(None, data.y, split, features=data.x, correct_and_smooth=setting,
+                                 edge_index=data.edge_index)
+        assert one.base_test == sel.base_test  # the same probe underneath
+        assert one.valid_mean <= sel.valid_mean
+        if setting == sel.cs_settings[0]:
+            assert one.test == sel.test
 
 
 def test_cs_reads_only_training_labels():

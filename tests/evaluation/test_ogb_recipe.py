@@ -166,3 +166,39 @@ def test_isolated_nodes_with_the_edge_sampler_get_the_encoders_embedding(recipe,
     assert run["diverged"] is None and run["trained_on"] == 120
     assert run["embedding"].shape == (130, 3) and torch.isfinite(run["embedding"]).all()
     assert run["representation"].shape == (130, 8)
+
+
+def test_train_nodes_lcc_trains_on_the_largest_component_and_features_rows(recipe, tmp_path):
+    from torch_geometric.data import Data
+
+    big = planted_partition_graph(120, 3, avg_degree=8.0, mixing=0.05, seed=0)
+    # a second component (a path on 10 nodes): the LCC is the planted partition
+    path = torch.stack([torch.arange(120, 129), torch.arange(121, 130)])
+    edge_index = torch.cat([big.edge_index, path, path.flip(0)], 1)
+    n = 130
+    y = torch.cat([big.y, torch.arange(10) % 3])
+    x = torch.nn.functional.one_hot(y, 3).float() + 0.3 * torch.randn(n, 3, generator=torch.Generator().manual_seed(0))
+    graph = Data(edge_index=edge_index, x=x, y=y.view(-1, 1), num_nodes=n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    meta = export_ogb_node_dataset(graph, str(tmp_path), "two-toy", {"train": perm[:40], "valid": perm[40:80],
+                                                                     "test": perm[80:]})
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    out = tmp_path / "r.md"
+    argv = ["--dataset", "two-toy", "--meta-dict", str(tmp_path / "m.json"), "--k", "3", "--n-oversamples", "3",
+            "--hidden-channels", "8", "--num-layers", "2", "--batch-size", "32", "--max-steps", "3",
+            "--eval-every", "3", "--eval-size", "32", "--no-progress", "--train-nodes", "lcc", "--with-features",
+            "--cs-settings", "select", "--losses", "nested_omm", "--baselines", "raw", "exact", "--output", str(out)]
+    args = recipe.parse_args(argv)
+    assert (args.train_nodes, args.with_features, args.cs_settings) == ("lcc", True, "select")
+    data, split, evaluator, _ = recipe.load_data(args)
+    train, kept = recipe.training_graph(args, data)
+    assert torch.equal(kept, torch.arange(120)) and train.num_nodes == 120
+    run = recipe.fit(args, data, "nested_omm", 0)
+    assert run["trained_on"] == 120 and run["embedding"].shape == (130, 3)
+    assert recipe.main(argv) == 0
+    text = out.read_text()
+    for row in ("features + exact eigenvectors", "nested_omm, features + learned embedding (k=3)",
+                "largest connected component", "selected on valid"):
+        assert row in text
+    with pytest.raises(SystemExit):
+        recipe.parse_args(argv[:-2] + ["--train-nodes", "biggest"])
