@@ -1,4 +1,4 @@
-"""Scale benchmark: exact solvers vs neural (full-batch and mini-batch) on growing graphs.
+"""Scale benchmark: exact solvers vs neural (full-batch and mini-batch) on growing graphs, fairly timed.
 
 Graphs (largest connected component), k = 32 bottom eigenpairs of the normalized Laplacian:
 
@@ -6,11 +6,12 @@ Graphs (largest connected component), k = 32 bottom eigenpairs of the normalized
   (bottom-32 eigenvalues near 0.05, bulk from ~0.4: a wide, known gap);
 * ``rgg``: random geometric graph in the unit square, average degree 10 (mesh-like, tiny gaps).
 
-Solvers, each in its own subprocess (time and peak memory above the loaded graph, sampled every 5 ms):
+Solvers:
 
 * ``eigsh``: ``scipy.sparse.linalg.eigsh`` (ARPACK, which='LA' on I - L/2, tol=0);
-* ``lobpcg``: ``torch.lobpcg`` on the same matrix (float32, tol 1e-4, at most ``--lobpcg-iters`` iterations;
-  its iteration count and converged-pair count read by a ``tracker``);
+* ``lobpcg``: ``torch.lobpcg`` on the same matrix in float32 (matrix and start block), tol 1e-4, block of
+  k + 8, at most ``--lobpcg-iters`` iterations; a ``tracker`` reads its iteration count, its converged-pair
+  count and the iteration at which the bottom k pairs had all converged;
 * ``scipy_lobpcg``: ``scipy.sparse.linalg.lobpcg`` on the same matrix (float64, tol 1e-4, at most
   ``--lobpcg-iters`` iterations, the iteration count from its residual history);
 * ``neural_full``: ``NeuralSpectralEmbedding(32)`` defaults (embedding table, full batch), tol 1e-3;
@@ -26,16 +27,29 @@ Solvers, each in its own subprocess (time and peak memory above the loaded graph
   (``RitzHead``: head from averaged batch moments, trunk trained on the Ritz residual, exact head streamed over
   node chunks at the end), default learning rate, ``--sign-steps`` steps.
 
+The neural solvers are seeded (the estimator's default ``seed=0``).
+
+Fairness (``benchmarks/_timing.py``): for each (graph, n), every (solver, threads) pair runs in a fresh
+subprocess with torch, OpenMP and BLAS threads set together, the pairs interleaved round-robin over
+``--passes`` passes (so that all see the same drift of a shared machine), and the report gives medians, each
+solver's best thread setting, and ratios against eigsh at *its* best setting. Each run times its own solve
+region (wall and CPU seconds) and samples its resident memory every 5 ms (peak above the level before the
+solve); the 1-minute load average is read as each run starts. A run that fails or times out is a row saying
+so, and is not repeated in later passes.
+
 Above ``--big`` nodes only the SBM runs, without lobpcg (2-core time budget; see the results file).
 
-Accuracy: subspace distance to the eigsh vectors (where the reference was computed) and the max residual
-||Lu - λu|| (needs no ground truth). The full-batch worker also measures the cost of one training step
-against one sparse matmul plus one Gram product of the same sizes.
+Accuracy (pass 1's run of each (solver, threads) row): subspace distance to the eigsh vectors (where
+n <= ``--reference-max``) and the max residual ||Lu - λu|| (needs no ground truth). The full-batch worker
+also measures, in every pass, the cost of one training step against one sparse matmul plus one Gram product
+of the same sizes.
 
 Run::
 
-    .venv/bin/python benchmarks/scale.py                      # n = 1e4, 1e5, 1e6; writes benchmarks/results/scale.md
-    .venv/bin/python benchmarks/scale.py --sizes 10000 --graphs sbm   # quick
+    .venv/bin/python benchmarks/scale.py    # n = 1e4, 1e5, 1e6; 1 and 2 threads; 3 passes; writes results/scale.md
+    .venv/bin/python benchmarks/scale.py --sizes 10000 --graphs sbm --passes 1   # quick
+    .venv/bin/python benchmarks/scale.py --graphs sbm --sizes 1000000 --solvers eigsh neural_minibatch_sign \\
+        --threads 1 2 --passes 3 --timeout 1200 --output benchmarks/results/scale_sbm_1e6.md
 """
 from __future__ import annotations
 
@@ -43,17 +57,27 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 32
 SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "krylov", "neural_minibatch", "neural_minibatch_sign",
            "neural_minibatch_ritz")
+ITERATIVE = ("lobpcg", "scipy_lobpcg")  # skipped above --big
+#: parent options the worker reads, forwarded to every worker (the thread count is added per run)
+WORKER_OPTIONS = ("lobpcg_iters", "full_steps", "minibatch_steps", "sign_steps", "reference_max")
 
 
 # ---------------------------------------------------------------- worker side
@@ -157,19 +181,45 @@ def symmetric_torch(data):
     return torch.sparse_coo_tensor(idx, torch.from_numpy(S.data).float(), S.shape).coalesce()
 
 
+def reference_eigenpairs(data, cache: Optional[str]):
+    """``(values, vectors, source)``: eigsh's ``K + 1`` bottom eigenpairs (tol=0), the ground truth of the
+    accuracy columns.
+
+    The parent gives every pass-1 run on one (graph, n) the same ``cache`` path (.npz): the first run computes
+    the pairs, after its timed region, and saves them there; the others load them. So the reference eigsh runs
+    once per (graph, n), not once per (solver, threads), and only one run's start-up-to-exit time (which
+    ``--timeout`` bounds) carries it. Every run builds the same graph (seeded generators)."""
+    import numpy as np
+
+    from pyg_spectral import exact_eigenpairs
+
+    if cache is not None and os.path.exists(cache):
+        with np.load(cache) as saved:
+            return saved["values"], saved["vectors"], "cache"
+    values, vectors = exact_eigenpairs(data, K + 1, dense_below=0)
+    if cache is not None:
+        partial = cache + ".partial"
+        with open(partial, "wb") as f:
+            np.savez(f, values=values, vectors=vectors)
+        os.replace(partial, cache)  # a run killed while writing leaves no truncated cache behind
+    return values, vectors, "computed"
+
+
 def worker(solver: str, kind: str, n: int, args) -> dict:
+    """One solve in this process: wall and CPU seconds and peak memory of the solve region, then (unless
+    ``args.timing_only``: passes after the first) the accuracy of the result."""
     import numpy as np
     import torch
 
     from pyg_spectral import ConvergenceWarning, NeuralSpectralEmbedding, exact_eigenpairs
     from pyg_spectral.metrics import subspace_distance
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads[0])
     warm_up(solver)
     data = build_graph(kind, n)
     out = {"solver": solver, "graph": kind, "n": data.num_nodes, "edges": data.edge_index.size(1) // 2}
     vecs = None
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     with PeakMemory() as mem:
         if solver == "eigsh":
             vals, vecs = exact_eigenpairs(data, K + 1, dense_below=0)
@@ -181,14 +231,18 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
             X = torch.randn(data.num_nodes, K + 8, generator=gen)
             state = {}
 
-            def tracker(worker):  # called once per iteration: keep the last counts
-                state.update(steps=int(worker.ivars["istep"]), converged=int(worker.ivars["converged_count"]))
+            def tracker(lob):  # called once per iteration
+                steps, converged = int(lob.ivars["istep"]), int(lob.ivars["converged_count"])
+                # torch counts converged pairs in order from the largest of I - L/2: the bottom K of L first
+                if converged >= K and "converged_at" not in state:
+                    state["converged_at"] = steps
+                state.update(steps=steps, converged=converged)
 
             theta, V = torch.lobpcg(A, X=X, k=K + 8, largest=True, tol=1e-4, niter=args.lobpcg_iters,
                                     tracker=tracker)
             vals, vecs = 2 * (1 - theta[:K].double().numpy()), V[:, :K].double().numpy()
             out.update(steps=state.get("steps"), converged_pairs=state.get("converged"),
-                       converged=state.get("converged", 0) >= K + 8)
+                       converged_at=state.get("converged_at"), converged=state.get("converged", 0) >= K + 8)
         elif solver == "scipy_lobpcg":
             from scipy.sparse.linalg import lobpcg
 
@@ -230,9 +284,12 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
             vals, vecs = model.eigenvalues_.numpy(), model.embedding_
             out.update(converged=bool(model.converged_), steps=int(model.n_iter_),
                        max_residual=float(model.residuals_.max()))
-    out.update(seconds=time.perf_counter() - t0, peak_mb=mem.extra_mb)
+    # process time: CPU seconds of all this process's threads (the 5 ms memory sampler's share is negligible)
+    out.update(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, peak_mb=mem.extra_mb)
     if solver == "neural_full":
-        out.update(step_cost(model, args))
+        out.update(step_cost(model))  # a timing: measured in every pass, reported as medians
+    if args.timing_only:
+        return out
     if "max_residual" not in out:
         from pyg_spectral.metrics import residual_norms
         from pyg_spectral.operators import build_operator
@@ -241,9 +298,9 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
         lap = lambda u: (u - op.matvec(u)) * 2  # L = 2 (I - T)
         out["max_residual"] = float(residual_norms(lap, torch.as_tensor(np.asarray(vecs)), vals).max())
     if data.num_nodes <= args.reference_max:
-        ref_vals, ref_vecs = exact_eigenpairs(data, K + 1, dense_below=0)
         from pyg_spectral.metrics import gap_cutoff
 
+        ref_vals, ref_vecs, out["reference"] = reference_eigenpairs(data, args.reference_cache)
         kk = gap_cutoff(ref_vals, K, 1e-8)  # compare eigenspaces at a gap
         out["compared_modes"] = kk
         out["subspace_distance"] = float(subspace_distance(np.asarray(vecs, dtype=np.float64)[:, :kk],
@@ -252,7 +309,7 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
     return out
 
 
-def step_cost(model, args) -> dict:
+def step_cost(model) -> dict:
     """Seconds of one full-batch training step vs one sparse matmul plus one Gram product."""
     import torch
 
@@ -286,130 +343,268 @@ def step_cost(model, args) -> dict:
 
 
 # ---------------------------------------------------------------- parent side
-def run_worker(solver, kind, n, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", solver, kind, str(n), "--threads", str(args.threads),
-           "--lobpcg-iters", str(args.lobpcg_iters), "--full-steps", str(args.full_steps),
-           "--minibatch-steps", str(args.minibatch_steps), "--reference-max", str(args.reference_max)]
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _timing import thread_env
+@dataclass
+class Group:
+    """The runs on one (graph, requested n): the measurements of the runs that finished, and per
+    ``(solver, threads)`` its first failure as ``(pass_index, message)`` (its later passes are skipped)."""
 
-    # torch, OpenMP and BLAS threads together: ARPACK's BLAS otherwise takes every core it sees
-    env = thread_env(args.threads)
+    graph: str
+    n: int
+    solvers: List[str]
+    measurements: List[_timing.Measurement] = field(default_factory=list)
+    failures: Dict[Tuple[str, int], Tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> int:
+        """Nodes of the largest connected component (what the workers solve on), else the requested n."""
+        return next((m.extra["n"] for m in self.measurements if "n" in m.extra), self.n)
+
+
+def worker_command(solver: str, kind: str, n: int, args) -> List[str]:
+    """The worker's argv with every option of :data:`WORKER_OPTIONS` (a run adds its threads and pass flags)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", solver, kind, str(n)]
+    for dest in WORKER_OPTIONS:
+        cmd += ["--" + dest.replace("_", "-"), str(getattr(args, dest))]
+    return cmd
+
+
+def worker_env(args) -> Dict[str, str]:
+    """The workers' environment (their thread variables are set per run by ``_timing.measure_subprocess``)."""
+    env = dict(os.environ)
     if args.malloc_mmap_threshold:
         # glibc raises its mmap threshold after large frees and then keeps freed blocks on the heap, which
         # inflates RSS of any code that allocates and frees [n, k] arrays in a loop. The same setting
         # applies to every solver.
         env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
-    t = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"solver": solver, "graph": kind, "n": n, "error": f"timeout after {args.timeout} s"}
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
-        return {"solver": solver, "graph": kind, "n": n, "error": tail[0][:120]}
-    line = [l for l in proc.stdout.splitlines() if l.startswith("{")][-1]
-    res = json.loads(line)
-    res["wall_with_setup_s"] = time.perf_counter() - t
-    return res
+    return env
+
+
+def failure_message(exc: RuntimeError) -> str:
+    """``exited CODE: <last line of stderr>`` from ``_timing.measure_subprocess``'s error."""
+    head, _, stderr = str(exc).partition("\n")
+    last = stderr.strip().splitlines()[-1:]
+    text = "exited " + head.rsplit(" exited ", 1)[-1].rstrip(":") + (f": {last[0]}" if last else "")
+    return text[:160].replace("|", "/")  # one markdown table cell
+
+
+def run_group(group: Group, args, after_run=None) -> None:
+    """Every (solver, threads) of ``group`` in a fresh worker process, round-robin over ``args.passes``; each
+    run logged as a JSON line, then ``after_run()``."""
+    env = worker_env(args)
+    jobs = [_timing.Job(s, command=worker_command(s, group.graph, group.n, args), env=env) for s in group.solvers]
+    with tempfile.TemporaryDirectory(prefix="scale_reference_") as tmp:
+        cache = os.path.join(tmp, "reference.npz")
+        for p, job, t in _timing.schedule(jobs, args.threads, args.passes):
+            if (job.name, t) in group.failures:
+                continue  # a failed or timed-out run would most likely fail again: spare the machine
+            # pass 1 measures accuracy (its runs share one reference eigsh through the cache); later passes time
+            flags = ["--reference-cache", cache] if p == 0 else ["--timing-only"]
+            log = {"graph": group.graph, "requested_n": group.n}
+            try:
+                # torch, OpenMP and BLAS threads set together: ARPACK's BLAS otherwise takes every core it sees
+                m = _timing.measure_subprocess(job.name, [*job.command, "--threads", str(t), *flags], t, p,
+                                               env=job.env, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                error = f"timeout after {args.timeout} s"
+            except RuntimeError as exc:
+                error = failure_message(exc)
+            else:
+                group.measurements.append(m)
+                log.update(_timing.as_dict(m))
+                error = None
+            if error is not None:
+                group.failures[job.name, t] = (p, error)
+                log.update(job=job.name, threads=t, pass_index=p, error=error)
+            print(json.dumps(log), flush=True)
+            if after_run is not None:
+                after_run()
 
 
 def fmt(x, spec):
     return "-" if x is None else format(x, spec)
 
 
-def write_report(results, args, path: Path):
+RUN_HEADER = ["graph", "n", "solver", "threads", "passes", "wall s (median)", "fastest-slowest s", "CPU s (median)",
+              "peak MB (median)", "load at start (median)", "max residual", "subspace dist", "max eig err", "steps",
+              "converged"]
+BEST_HEADER = ["solver", "threads", "wall s", "peak MB", "subspace dist", "x eigsh time", "x eigsh memory"]
+
+
+def tables(group: Group, args):
+    """``(run rows, failure notes, best-setting rows, step-cost rows, best summaries)`` of one group."""
+    summaries = {(s.job, s.threads): s for s in _timing.summarize(group.measurements)}
+    best = _timing.best_settings(list(summaries.values()))
+    accuracy = {(m.job, m.threads): m.extra for m in group.measurements if m.pass_index == 0}
+    runs, notes, costs = [], [], []
+    for solver in group.solvers:
+        for t in args.threads:
+            s, failure = summaries.get((solver, t)), group.failures.get((solver, t))
+            lead = [group.graph, str(group.nodes), solver]
+            if s is None:
+                if failure is not None:  # (else: not run yet)
+                    runs.append(lead + [str(t), f"0/{args.passes}", failure[1]] + ["-"] * (len(RUN_HEADER) - 6))
+                continue
+            if failure is not None:
+                notes.append(f"{solver} at {t} thread(s), pass {failure[0] + 1}: {failure[1]}")
+            acc = accuracy.get((solver, t), {})
+            steps = str(acc.get("steps", "-"))
+            if acc.get("converged_at") is not None:
+                steps += f" ({K} pairs at {acc['converged_at']})"
+            converged = str(acc.get("converged", "-"))
+            if acc.get("converged_pairs") is not None:
+                converged += f" ({acc['converged_pairs']}/{K + 8} pairs)"
+            runs.append(lead + [
+                f"{t} (best)" if best[solver].threads == t else str(t), f"{s.passes}/{args.passes}",
+                f"{s.wall_s:.2f}", f"{s.wall_min:.2f}-{s.wall_max:.2f}", f"{s.cpu_s:.2f}",
+                fmt(s.extra.get("peak_mb"), ".0f"), fmt(s.load_1min, ".2f"), fmt(acc.get("max_residual"), ".1e"),
+                fmt(acc.get("subspace_distance"), ".1e"), fmt(acc.get("max_eig_error"), ".1e"), steps, converged])
+            if "step_ratio" in s.extra:
+                costs.append([group.graph, str(group.nodes), str(t), f"{s.extra['step_s']:.4f}",
+                              f"{s.extra['matmul_gram_s']:.4f}", f"{s.extra['step_ratio']:.2f}"])
+    anchor = best.get("eigsh")
+    anchor_mb = None if anchor is None else anchor.extra.get("peak_mb")
+    best_rows = []
+    for solver in group.solvers:
+        b = best.get(solver)
+        if b is None:
+            continue
+        mb = b.extra.get("peak_mb")
+        best_rows.append([solver, str(b.threads), f"{b.wall_s:.2f}", fmt(mb, ".0f"),
+                          fmt(accuracy.get((solver, b.threads), {}).get("subspace_distance"), ".1e"),
+                          "-" if anchor is None else f"{b.wall_s / anchor.wall_s:.2f}x",
+                          f"{mb / anchor_mb:.2f}x" if mb is not None and anchor_mb else "-"])
+    return runs, notes, best_rows, costs, best
+
+
+def write_report(groups: List[Group], args, meta: dict, path: Path):
+    """The markdown report of the runs so far (rewritten after every run: a crash keeps what finished)."""
     import torch
 
-    header = ["graph", "n", "solver", "seconds", "peak MB", "max residual", "subspace dist", "max eig err",
-              "steps", "converged"]
-    # Runs above --big nodes: only sbm, no lobpcg (see main).
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in results:
-        if "error" in r:
-            lines.append(f"| {r['graph']} | {r['n']} | {r['solver']} | {r['error']} |" + " |" * 6)
-            continue
-        lines.append("| " + " | ".join([
-            r["graph"], str(r["n"]), r["solver"], fmt(r["seconds"], ".2f"), fmt(r["peak_mb"], ".0f"),
-            fmt(r.get("max_residual"), ".1e"), fmt(r.get("subspace_distance"), ".1e"),
-            fmt(r.get("max_eig_error"), ".1e"), str(r.get("steps", "-")), str(r.get("converged", "-")),
-        ]) + " |")
-    ratios = [r for r in results if "step_ratio" in r]
-    ratio_lines = ["| graph | n | step s | matmul + Gram s | ratio |", "|---|---|---|---|---|"]
-    ratio_lines += [f"| {r['graph']} | {r['n']} | {r['step_s']:.4f} | {r['matmul_gram_s']:.4f} | "
-                    f"{r['step_ratio']:.2f} |" for r in ratios]
+    from _common import markdown_table
+
+    runs, notes, costs, sections = [], [], [], []
+    for group in groups:
+        r, nt, b, c, best = tables(group, args)
+        runs += r
+        notes += nt
+        costs += c
+        if b:
+            missing = "" if "eigsh" in best else "\n\neigsh did not finish on this graph: no ratios."
+            sections.append(f"### {group.graph}, n = {group.nodes}\n\n{markdown_table(BEST_HEADER, b)}{missing}")
     try:
         import torch_scatter  # noqa: F401
 
         scatter = "installed"
     except ImportError:
         scatter = "not installed"
+    if args.malloc_mmap_threshold:
+        malloc = (f"Every worker runs with `MALLOC_MMAP_THRESHOLD_={args.malloc_mmap_threshold}` (glibc otherwise "
+                  "keeps freed [n, k] blocks on its heap after raising its mmap threshold, and RSS overstates live "
+                  "memory several-fold; we measured 1.28 GB vs ~0.1 GB live for neural_full at n = 1e5).")
+    else:
+        malloc = ("Workers run with glibc's default mmap threshold (`--malloc-mmap-threshold 0`): peak MB may "
+                  "overstate live memory several-fold (freed [n, k] blocks kept on the heap).")
+    threads = " and ".join(map(str, args.threads))
+    failed = "" if not notes else "\n\nRuns that failed after earlier passes had finished (their rows: the " \
+                                   "finished passes):\n\n" + "\n".join(f"* {x}" for x in notes)
+    cost_table = (markdown_table(["graph", "n", "threads", "step s", "matmul + Gram s", "ratio"], costs) if costs
+                  else "(no neural_full runs)")
     text = f"""# Scale benchmark: k = {K} bottom Laplacian eigenpairs
 
-Reproduce: `.venv/bin/python benchmarks/scale.py {' '.join(sys.argv[1:])}` (after `make install`).
+Reproduce: `.venv/bin/python benchmarks/scale.py {meta['command']}` (after `make install`).
 
-Device: CPU only ({platform.processor() or platform.machine()}, {args.threads} threads); torch {torch.__version__};
-every worker runs with `MALLOC_MMAP_THRESHOLD_={args.malloc_mmap_threshold}` (glibc otherwise keeps freed
-[n, k] blocks on its heap after raising its mmap threshold, and RSS overstates live memory several-fold;
-we measured 1.28 GB vs ~0.1 GB live for neural_full at n = 1e5);
-torch-scatter {scatter}. No GPU was lent to this task, so no GPU numbers. Generated
-{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {(time.time() - meta['started']) / 60:.1f} min of runs;
+1-minute load average {meta['load']:.2f} when the run started (each row: the median at its runs' start).
+Device: CPU only ({platform.processor() or platform.machine()}, {os.cpu_count()} cores; no GPU numbers);
+torch {torch.__version__}; torch-scatter {scatter}. {malloc}
 
-Each solver runs in its own process; "seconds" is the solve (for neural: graph -> operator -> training -> final
-Rayleigh-Ritz), "peak MB" the peak resident memory above the process's level before the solve. Subspace distance
-and eigenvalue error are against eigsh (computed separately, not timed) where n <= {args.reference_max}.
-Settings: eigsh tol=0; lobpcg tol=1e-4, at most {args.lobpcg_iters} iterations; neural_full: defaults, tol=1e-3,
-at most {args.full_steps} steps; neural_minibatch: MLP (64 hidden), batch 1024, Adam 3e-3, {args.minibatch_steps}
-steps; neural_minibatch_sign: the same on [x, D^-1/2 A D^-1/2 x], {args.sign_steps} steps.
+Timing (`benchmarks/_timing.py`): for each (graph, n), every (solver, threads) pair runs in a fresh process at
+{threads} thread(s) (torch, OpenMP and BLAS set together), the pairs interleaved round-robin over {args.passes}
+pass(es) so that all see the same drift of the machine; the table gives medians over the passes. "wall s" is
+the solve (for neural: graph -> operator -> training -> final Rayleigh-Ritz; not the process start-up, a warm-up
+solve on a 144-node grid or building the graph), "CPU s" its process time (all threads: up to threads x wall),
+"peak MB" the peak resident memory above the process's level before the solve (sampled every 5 ms), "load at
+start" the 1-minute load average as the run started. "(best)" marks each solver's faster thread setting (lower
+median wall time; a tie goes to fewer threads). A run that fails or times out (`--timeout {args.timeout}` s per
+run, start-up included) is not repeated in later passes; "passes" counts the runs that finished.
 
-{chr(10).join(lines)}
+Accuracy columns (max residual, subspace dist, max eig err, steps, converged) come from each row's pass-1 run:
+every solver starts from a fixed seed (the neural ones from the estimator's default seed=0), and the thread
+count changes only the order of floating-point sums. Subspace distance and eigenvalue error are against eigsh
+(tol=0) where n <= {args.reference_max}, computed once per (graph, n) outside the timed regions and cached for
+the other runs; the distance compares the first k' <= {K} modes up to the last spectral gap > 1e-8 (k' in the
+JSON log).
 
-"subspace dist" compares the first k' <= {K} modes up to the last spectral gap > 1e-8 (k' in the JSON log).
+Settings: eigsh tol=0; lobpcg (torch.lobpcg, float32) and scipy_lobpcg (float64): tol=1e-4, block of {K + 8},
+at most {args.lobpcg_iters} iterations (lobpcg's steps: iterations run, and the one at which the bottom {K} pairs
+had converged; converged: pairs of the block within tol); neural_full: defaults, tol=1e-3, at most
+{args.full_steps} steps; krylov: defaults, tol=1e-3; neural_minibatch: MLP (64 hidden, linear head), batch 1024,
+Adam 3e-3, {args.minibatch_steps} steps; neural_minibatch_sign: the same on [x, D^-1/2 A D^-1/2 x],
+{args.sign_steps} steps; neural_minibatch_ritz: the same inputs, solved (Ritz) head, default learning rate,
+{args.sign_steps} steps. Above n = {args.big} only sbm runs, without lobpcg and scipy_lobpcg.
+
+## Runs
+
+{markdown_table(RUN_HEADER, runs)}{failed}
+
+## Each solver at its best thread setting
+
+"x eigsh time" and "x eigsh memory": the solver's median wall seconds and peak MB at its best setting over
+eigsh's at eigsh's best setting (by time) on the same graph.
+
+{(chr(10) * 2).join(sections) if sections else "(no finished runs)"}
 
 ## Cost of one full-batch step
 
 One step of the embedding-table trainer (forward, one sparse matmul under no_grad, custom-gradient loss,
-backward, heavy-ball update) against one sparse matmul plus one Gram product of the same [n, k+p] sizes.
-Goal: ratio <= 3.
+backward, heavy-ball update) against one sparse matmul plus one Gram product of the same [n, k+p] sizes
+(medians over the passes). Goal: ratio <= 3.
 
-{chr(10).join(ratio_lines)}
+{cost_table}
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    plot(results, path.with_suffix(".png"))
 
 
-def plot(results, path):
+def plot(groups: List[Group], path: Path):
+    """Time and memory against n, each solver at its best thread setting."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    points = [(g.graph, g.nodes, s) for g in groups
+              for s in _timing.best_settings(_timing.summarize(g.measurements)).values()]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for graph, ls in (("sbm", "-"), ("rgg", "--")):
         for solver in SOLVERS:
-            pts = sorted((r["n"], r["seconds"], r["peak_mb"]) for r in results
-                         if r.get("graph") == graph and r.get("solver") == solver and "seconds" in r)
+            pts = sorted((n, s.wall_s, s.extra.get("peak_mb", 0.0)) for g, n, s in points
+                         if g == graph and s.job == solver)
             if not pts:
                 continue
             ns, ts, ms = zip(*pts)
             axes[0].loglog(ns, ts, ls, marker="o", label=f"{solver} ({graph})")
             axes[1].loglog(ns, [max(m, 1) for m in ms], ls, marker="o", label=f"{solver} ({graph})")
-    axes[0].set(xlabel="nodes", ylabel="seconds", title="time to solve")
-    axes[1].set(xlabel="nodes", ylabel="peak MB above baseline", title="memory")
-    axes[0].legend(fontsize=7)
+    axes[0].set(xlabel="nodes", ylabel="seconds (median)", title="time to solve, best thread setting")
+    axes[1].set(xlabel="nodes", ylabel="peak MB above baseline", title="memory at that setting")
+    if axes[0].lines:
+        axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)  # redrawn after every row: open figures would pile up
+    plt.close(fig)  # redrawn after every (graph, n): open figures would pile up
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", nargs=3, metavar=("SOLVER", "GRAPH", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--timing-only", action="store_true", help=argparse.SUPPRESS)  # worker: no accuracy
+    parser.add_argument("--reference-cache", help=argparse.SUPPRESS)  # worker: see reference_eigenpairs
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--graphs", nargs="+", default=["sbm", "rgg"], choices=["sbm", "rgg"])
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts (torch, OpenMP, BLAS set together), each solver run at every one")
+    parser.add_argument("--passes", type=int, default=3, help="interleaved passes per (solver, threads); medians")
     parser.add_argument("--lobpcg-iters", type=int, default=300)
     parser.add_argument("--full-steps", type=int, default=3000)
     parser.add_argument("--minibatch-steps", type=int, default=1000)
@@ -417,27 +612,36 @@ def main(argv=None):
     parser.add_argument("--big", type=int, default=500_000,
                         help="above this size run only the sbm graph and skip lobpcg")
     parser.add_argument("--reference-max", type=int, default=1_000_000)
-    parser.add_argument("--timeout", type=int, default=1200, help="seconds per solver run")
+    parser.add_argument("--timeout", type=int, default=1200,
+                        help="seconds per run (one solver at one thread setting in one pass, start-up included)")
     parser.add_argument("--malloc-mmap-threshold", type=int, default=65536,
                         help="MALLOC_MMAP_THRESHOLD_ for every worker (0: leave glibc's default)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "scale.md"))
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.worker:
+        if len(args.threads) != 1:
+            parser.error("a worker runs at one --threads value")
         solver, kind, n = args.worker
-        print(json.dumps(worker(solver, kind, int(n), args)))
+        record = worker(solver, kind, int(n), args)
+        _timing.emit(record.pop("wall_s"), record.pop("cpu_s"), **record)
         return 0
-    results = []
+    meta = {"command": shlex.join(argv), "started": time.time(), "load": os.getloadavg()[0]}
+    output, groups = Path(args.output), []
     for n in args.sizes:
         for kind in args.graphs:
             if n > args.big and kind != "sbm":
                 continue
-            for solver in args.solvers:
-                if n > args.big and solver in ("lobpcg", "scipy_lobpcg"):
-                    continue
-                res = run_worker(solver, kind, n, args)
-                results.append(res)
-                print(json.dumps(res), flush=True)
-                write_report(results, args, Path(args.output))
+            solvers = [s for s in args.solvers if n <= args.big or s not in ITERATIVE]
+            if solvers:
+                groups.append(Group(kind, n, solvers))
+                run_group(groups[-1], args, after_run=lambda: write_report(groups, args, meta, output))
+                plot(groups, output.with_suffix(".png"))  # once its best settings are known
     print(f"written {args.output}")
     return 0
 
