@@ -73,11 +73,13 @@ class RitzHead(nn.Module):
         return self
 
     @torch.no_grad()
-    def solve_moments_(self, gram: Tensor, cross: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
+    def solve_moments_(self, gram: Tensor, cross: Tensor, dtype: Optional[torch.dtype] = None,
+                       rcond: float = 1e-7) -> Tensor:
         r"""Set the head from the moments :math:`H^\top R H` and :math:`H^\top R\, TH` (``[d, d]``, e.g. running
         averages over mini-batches), kept in ``dtype`` (default: the head's); returns the ``m`` Ritz values the
-        head's columns carry (0 past the rank)."""
-        theta, c = ritz_from_moments(gram, cross)
+        head's columns carry (0 past the rank). Directions of the span with a Gram eigenvalue below ``rcond``
+        times the largest are dropped (see :func:`~pyg_spectral.spectrum.ritz.rayleigh_ritz`)."""
+        theta, c = ritz_from_moments(gram, cross, rcond)
         c = ritz_start(c, theta)  # column l scaled by sqrt(theta_l): the loss minimiser in the span
         coef = torch.zeros(gram.size(0), self.out_channels, dtype=torch.float64, device=gram.device)
         values = torch.zeros(self.out_channels, dtype=torch.float64, device=gram.device)

@@ -245,6 +245,30 @@ def test_ritz_head_refuses_edge_batches_and_bad_decay(weighted_karate):
         MiniBatchObjective(op, enc, x, edge_index, 16, sampler="edge")
     with pytest.raises(ValueError, match="moment_decay"):
         MiniBatchObjective(op, enc, x, edge_index, 16, moment_decay=1.0)
+    for bad in (0.0, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="moment_rcond"):
+            MiniBatchObjective(op, enc, x, edge_index, 16, moment_rcond=bad)
+
+
+def test_ritz_head_step_solve_drops_directions_below_moment_rcond(weighted_karate):
+    """A trunk column that nearly duplicates another leaves a Gram eigenvalue far below the largest: the step's
+    head (cut at moment_rcond) leaves it out, the exact solve (cut at 1e-7) keeps it."""
+    op, enc, objective, _ = ritz_setup(weighted_karate, batch_size=34, width=6)
+    from pyg_spectral.spectrum.ritz import ritz_from_moments
+
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(34, 6, dtype=torch.float64, generator=gen)
+    h[:, 5] = h[:, 4] + 3e-3 * torch.randn(34, dtype=torch.float64, generator=gen)
+    hw = h * op.measure.unsqueeze(-1)
+    gram, cross = hw.T @ h, hw.T @ op.matvec(h)
+    s = torch.linalg.eigvalsh(gram)
+    assert 1e-7 < float(s[0] / s[-1]) < objective.moment_rcond  # between the two cuts
+    assert ritz_from_moments(gram, cross, objective.moment_rcond)[0].numel() == 5
+    assert ritz_from_moments(gram, cross, 1e-7)[0].numel() == 6
+    # the head solve takes the cut it is given
+    step = enc.solve_moments_(gram, cross, rcond=objective.moment_rcond)
+    exact = enc.solve_moments_(gram, cross)
+    assert not torch.allclose(step, exact)
 
 
 def test_ritz_head_moments_round_trip_and_bad_state_is_refused(weighted_karate):
