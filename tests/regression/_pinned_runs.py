@@ -64,4 +64,4 @@ def pinned_values():
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(pinned_values(), indent=1))
+    print(torch.backends.cpu.get_cpu_capability(), json.dumps(pinned_values(), indent=1))
