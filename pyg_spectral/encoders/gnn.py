@@ -92,6 +92,12 @@ class GNNEncoder(nn.Module):
         self._noise_cache: Dict[Tuple[int, str, torch.dtype], Tensor] = {}
 
     @property
+    def sparse_adjacency(self) -> bool:
+        """PyG's GCN, GraphSAGE and GIN take a sparse CSR ``adj_t`` for ``edge_index``
+        (:func:`~pyg_spectral.encoders.base.full_batch_layout`)."""
+        return self.gnn_name in ("gcn", "sage", "graphsage", "gin")
+
+    @property
     def num_layers(self) -> int:
         return self.gnn.num_layers
 
@@ -123,8 +129,12 @@ class GNNEncoder(nn.Module):
             else:
                 parts.append(hashed_normal(n_id, self.random_features, self.seed, dtype).to(device))
         if self.degree_feature:
-            deg = torch.zeros(n, device=edge_index.device, dtype=parts[0].dtype if parts else torch.float32)
-            deg.index_add_(0, edge_index[0], torch.ones(edge_index.size(1), device=deg.device, dtype=deg.dtype))
+            dtype = parts[0].dtype if parts else torch.float32
+            if edge_index.layout == torch.sparse_csr:  # adj_t: a node's out-edges are its column's entries
+                deg = torch.bincount(edge_index.col_indices(), minlength=n).to(dtype)
+            else:
+                deg = torch.zeros(n, device=edge_index.device, dtype=dtype)
+                deg.index_add_(0, edge_index[0], torch.ones(edge_index.size(1), device=deg.device, dtype=dtype))
             parts.append(deg.log1p().unsqueeze(-1))
         return self.gnn(torch.cat(parts, dim=-1), edge_index)
 

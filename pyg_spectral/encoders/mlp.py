@@ -32,6 +32,7 @@ class MLPEncoder(nn.Module):
     """
 
     inputs = "features"
+    sparse_features = True  # the first layer is linear: it takes sparse CSR features (full_batch_layout)
 
     def __init__(self, in_channels: int, out_channels: int, hidden_channels: int = 256, num_layers: int = 3, **kwargs):
         super().__init__()

@@ -30,6 +30,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..encoders.base import full_batch_layout
 from ..encoders.build import graph_size_kwargs
 from ..encoders.ritz_head import RitzHead
 
@@ -68,8 +69,9 @@ class FullBatchObjective(Objective):
 
     def __init__(self, op, encoder: nn.Module, x: Optional[Tensor] = None, edge_index: Optional[Tensor] = None,
                  custom_gradient: bool = True):
-        self.op, self.encoder, self.x, self.edge_index = op, encoder, x, edge_index
-        self.custom_gradient = custom_gradient
+        self.op, self.encoder, self.custom_gradient = op, encoder, custom_gradient
+        # the same inputs at every step: sparse layouts where the encoder's first operations take them
+        self.x, self.edge_index = full_batch_layout(encoder, x, edge_index, op.num_nodes)
         self._size = graph_size_kwargs(encoder, x, op.num_nodes)  # a featureless graph's size, for GNNs
 
     def batch(self, dtype: Optional[torch.dtype] = None) -> Tuple[Tensor, Tensor, Tensor]:
