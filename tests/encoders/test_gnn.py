@@ -85,3 +85,17 @@ def test_gnn_learns_a_graph_without_features(karate, batch_size):
     assert subspace_distance(est.embedding_, vec) <= 1e-6
     again = est.transform(Data(edge_index=karate.edge_index, num_nodes=karate.num_nodes))
     assert torch.allclose(again, est.embedding_, atol=1e-5)
+
+
+def test_featureless_graphs_get_more_noise_channels():
+    """Without features a GNN sees only id-keyed noise (and log-degrees): it gets FEATURELESS_RANDOM_FEATURES
+    channels, unless asked otherwise; with features it keeps GNNEncoder's default."""
+    from pyg_spectral.encoders.build import FEATURELESS_RANDOM_FEATURES, build_encoder
+
+    bare = build_encoder("gin", 4, num_nodes=10, head="ritz")
+    assert bare.trunk.random_features == FEATURELESS_RANDOM_FEATURES == 128
+    assert bare.trunk.degree_feature
+    featured = build_encoder("gin", 4, num_nodes=10, x=torch.randn(10, 3))
+    assert featured.random_features == 32
+    asked = build_encoder("gcn", 4, num_nodes=10, encoder_kwargs={"random_features": 8})
+    assert asked.random_features == 8
