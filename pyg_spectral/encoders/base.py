@@ -60,8 +60,8 @@ def full_batch_layout(encoder: nn.Module, x: Optional[Tensor], edge_index: Optio
     """
     inner = getattr(encoder, "module", encoder)
     inner = getattr(inner, "trunk", inner)  # a RitzHead's trunk takes the inputs
-    if (getattr(inner, "sparse_features", False) and x is not None and x.dim() == 2 and not x.is_sparse
-            and x.layout == torch.strided and x.is_floating_point() and x.numel() > 0
+    if (getattr(inner, "sparse_features", False) and x is not None and x.dim() == 2 and x.layout == torch.strided
+            and x.is_floating_point() and x.numel() > 0
             and int(torch.count_nonzero(x)) <= SPARSE_FEATURES_MAX_DENSITY * x.numel()):
         x = x.to_sparse_csr()
     if (getattr(inner, "sparse_adjacency", False) and edge_index is not None and edge_index.dim() == 2
