@@ -19,6 +19,9 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.utils import contains_self_loops
+
+from ..utils.sparse import quiet_csr, to_csr
 
 __all__ = ["encoder_inputs", "INPUT_KINDS", "full_batch_layout", "SPARSE_FEATURES_MAX_DENSITY"]
 
@@ -46,8 +49,8 @@ def full_batch_layout(encoder: nn.Module, x: Optional[Tensor], edge_index: Optio
     non-zero, e.g. bag-of-words) as a CSR matrix; one that declares ``sparse_adjacency = True`` (PyG's message
     passing, which takes a sparse ``adj_t`` for ``edge_index``) gets the transposed adjacency as a CSR
     matrix, so that aggregation is one sparse-dense product instead of a gather of one row per edge. The
-    values are the same; only the summation order changes. On Cora's LCC (float32, 1 thread) this takes an
-    MLP's first layer from 48 to 16 ms per forward and backward and a 2-layer GraphSAGE from 134 to 67 ms.
+    values are the same; only the summation order changes. On Cora's LCC a 150-step fit is 1.57x (MLP) and
+    1.63x (GraphSAGE) faster at the best thread count (``benchmarks/results/full_batch_layout.md``).
     Anything else (a graph with repeated edges, where a CSR matrix would merge them, or with self-loops,
     which PyG's GCN normalises differently given ``adj_t``; a dense ``x``; other encoders) is returned as it is.
 
@@ -63,14 +66,12 @@ def full_batch_layout(encoder: nn.Module, x: Optional[Tensor], edge_index: Optio
     if (getattr(inner, "sparse_features", False) and x is not None and x.dim() == 2 and x.layout == torch.strided
             and x.is_floating_point() and x.numel() > 0
             and int(torch.count_nonzero(x)) <= SPARSE_FEATURES_MAX_DENSITY * x.numel()):
-        x = x.to_sparse_csr()
+        with quiet_csr():
+            x = x.to_sparse_csr()
     if (getattr(inner, "sparse_adjacency", False) and edge_index is not None and edge_index.dim() == 2
-            and edge_index.size(1) > 0 and not bool((edge_index[0] == edge_index[1]).any())):
-        from torch_geometric.utils import to_torch_csr_tensor
-
-        dtype = next(inner.parameters()).dtype
-        ones = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
-        adj_t = to_torch_csr_tensor(edge_index.flip(0), ones, size=(int(num_nodes), int(num_nodes)))
+            and edge_index.size(1) > 0 and not contains_self_loops(edge_index)):
+        ones = torch.ones(edge_index.size(1), dtype=next(inner.parameters()).dtype, device=edge_index.device)
+        adj_t = to_csr(edge_index.flip(0), ones, int(num_nodes))  # row i: the edges into node i
         if adj_t._nnz() == edge_index.size(1):  # no repeated edge merged away
             edge_index = adj_t
     return x, edge_index
