@@ -194,6 +194,24 @@ def test_reference_is_computed_once_then_loaded(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["reference.npz"]  # no partial file left
 
 
+def test_eigsh_run_saves_its_own_pairs_as_the_reference(tmp_path, monkeypatch):
+    import numpy as np
+
+    import pyg_spectral
+
+    calls = []
+    exact = pyg_spectral.exact_eigenpairs
+    monkeypatch.setattr(pyg_spectral, "exact_eigenpairs", lambda *a, **kw: calls.append(1) or exact(*a, **kw))
+    data = scale.build_graph("sbm", 300)
+    solved = exact(data, scale.K + 1, dense_below=0)
+    cache = str(tmp_path / "reference.npz")
+    values, vectors, how = scale.reference_eigenpairs(data, cache, solved)
+    assert how == "computed" and not calls  # no second solve
+    np.testing.assert_array_equal(vectors, solved[1])
+    with np.load(cache) as saved:
+        np.testing.assert_array_equal(saved["values"], solved[0])
+
+
 @pytest.mark.slow
 def test_tiny_real_run(tmp_path, capsys):
     report, log = run_main(["--graphs", "sbm", "--sizes", "2000", "--solvers", "eigsh", "neural_full",
