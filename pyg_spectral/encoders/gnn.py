@@ -1,10 +1,11 @@
 """PyG message-passing GNN with fixed random node features."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GCN, GIN, GraphSAGE
 
 from .noise import hashed_normal
@@ -21,6 +22,25 @@ def random_node_features(num_nodes: int, dim: int, seed: int, device=None, dtype
     :func:`~pyg_spectral.encoders.noise.hashed_normal` instead."""
     gen = torch.Generator().manual_seed(int(seed))
     return torch.randn(int(num_nodes), int(dim), generator=gen).to(device=device, dtype=dtype)
+
+
+class _IdentityCache:
+    """The last ``size`` values built from given tensors, found again only for the very same tensor objects,
+    unmodified since (same ``_version``), and the same ``extra`` key: full-batch training passes the same
+    inputs at every step."""
+
+    def __init__(self, size: int = 2):
+        self.size, self.entries = int(size), []  # type: List[Tuple[tuple, tuple, object]]
+
+    def get(self, tensors: Tuple[Optional[Tensor], ...], extra: tuple, build: Callable[[], object]):
+        versions = tuple(None if t is None else t._version for t in tensors) + tuple(extra)
+        for i, (held, key, value) in enumerate(self.entries):
+            if key == versions and all(a is b for a, b in zip(held, tensors)):
+                self.entries.insert(0, self.entries.pop(i))
+                return value
+        value = build()
+        self.entries = [(tensors, versions, value)] + self.entries[: self.size - 1]
+        return value
 
 
 class GNNEncoder(nn.Module):
@@ -41,6 +61,11 @@ class GNNEncoder(nn.Module):
     node keeps its inputs when the graph grows. Without node features (``in_channels=0``) a structural
     column :math:`\log(1 + \deg v)` is added (``degree_feature``); the degree is read from the
     ``edge_index`` the encoder is given (on a sampled subgraph, the sampled degree).
+
+    Full-batch training calls the encoder on the same graph at every step, so what depends only on the graph
+    is built once and found again while the same tensors come back unmodified: the input matrix
+    ``[x, noise, log-degree]`` and GCN's normalised adjacency :math:`\tilde D^{-1/2}(A + I)\tilde D^{-1/2}` (PyG's ``gcn_norm``, which
+    ``GCNConv`` would otherwise recompute in every layer of every step). Same values as PyG's GCN.
 
     Args:
         in_channels: node feature dimension (0 if the graph has no features).
@@ -85,11 +110,18 @@ class GNNEncoder(nn.Module):
         self.in_channels, self.random_features, self.seed = int(in_channels), int(random_features), int(seed)
         self.gnn_name = gnn
         self.degree_feature = self.in_channels == 0 if degree_feature is None else bool(degree_feature)
+        # GCN: the encoder normalises (once per graph, see _adjacency) and the convolutions take the result
+        self.gcn_normalize = gnn == "gcn" and bool(kwargs.pop("normalize", True))
+        if gnn == "gcn":
+            self._gcn_norm_options = dict(improved=bool(kwargs.get("improved", False)),
+                                          add_self_loops=bool(kwargs.get("add_self_loops", True)))
+            kwargs["normalize"] = False
         self.gnn = GNN_MODELS[gnn](
             in_channels=self.in_channels + self.random_features + int(self.degree_feature), hidden_channels=hidden_channels,
             num_layers=num_layers, out_channels=out_channels, **kwargs,
         )
         self._noise_cache: Dict[Tuple[int, str, torch.dtype], Tensor] = {}
+        self._input_cache, self._adjacency_cache = _IdentityCache(), _IdentityCache()
 
     @property
     def sparse_adjacency(self) -> bool:
@@ -116,27 +148,37 @@ class GNNEncoder(nn.Module):
         n = x.size(0) if x is not None else (n_id.numel() if n_id is not None else num_nodes)
         if n is None:
             raise ValueError("GNNEncoder needs x, n_id or num_nodes to know the number of nodes.")
+        if self.in_channels and (x is None or x.size(-1) != self.in_channels):
+            raise ValueError(f"GNNEncoder expects {self.in_channels} node features per node.")
+        dtype = x.dtype if x is not None else next(self.parameters()).dtype
+        build = lambda: self._inputs(x, edge_index, n_id, int(n), dtype)
+        if n_id is None and not (x is not None and x.requires_grad):
+            inputs = self._input_cache.get((x, edge_index), (int(n), dtype, str(edge_index.device)), build)
+        else:
+            inputs = build()
+        if not self.gcn_normalize:
+            return self.gnn(inputs, edge_index)
+        adjacency, weight = self._adjacency_cache.get(
+            (edge_index,), (int(n), dtype), lambda: gcn_norm(edge_index, None, int(n), dtype=dtype,
+                                                             **self._gcn_norm_options))
+        return self.gnn(inputs, adjacency, edge_weight=weight)
+
+    def _inputs(self, x: Optional[Tensor], edge_index: Tensor, n_id: Optional[Tensor], n: int, dtype) -> Tensor:
+        """``[x, noise, log-degree]``."""
         parts = []
-        if self.in_channels:
-            if x is None or x.size(-1) != self.in_channels:
-                raise ValueError(f"GNNEncoder expects {self.in_channels} node features per node.")
-            parts.append(x)
         if self.random_features:
-            device = edge_index.device
-            dtype = x.dtype if x is not None else next(self.parameters()).dtype
             if n_id is None:
-                parts.append(self.noise(n, device, dtype))
+                parts.append(self.noise(n, edge_index.device, dtype))
             else:
-                parts.append(hashed_normal(n_id, self.random_features, self.seed, dtype).to(device))
+                parts.append(hashed_normal(n_id, self.random_features, self.seed, dtype).to(edge_index.device))
         if self.degree_feature:
-            dtype = parts[0].dtype if parts else torch.float32
             if edge_index.layout == torch.sparse_csr:  # adj_t: a node's out-edges are its column's entries
                 deg = torch.bincount(edge_index.col_indices(), minlength=n).to(dtype)
             else:
                 deg = torch.zeros(n, device=edge_index.device, dtype=dtype)
                 deg.index_add_(0, edge_index[0], torch.ones(edge_index.size(1), device=deg.device, dtype=dtype))
             parts.append(deg.log1p().unsqueeze(-1))
-        return self.gnn(torch.cat(parts, dim=-1), edge_index)
+        return torch.cat(([x] if self.in_channels else []) + parts, dim=-1)
 
     def extra_repr(self) -> str:
         return f"random_features={self.random_features}, seed={self.seed}, degree_feature={self.degree_feature}"

@@ -99,3 +99,58 @@ def test_featureless_graphs_get_more_noise_channels():
     assert featured.random_features == 32
     asked = build_encoder("gcn", 4, num_nodes=10, encoder_kwargs={"random_features": 8})
     assert asked.random_features == 8
+
+
+@pytest.mark.parametrize("layout", ["edge_index", "adj_t"])
+def test_gcn_is_pyg_gcn_with_its_normalisation_built_once(karate, layout, monkeypatch):
+    """GCN's normalised adjacency depends only on the graph: built once while the same tensors come back,
+    with PyG's GCN's values and gradients."""
+    from torch_geometric.nn.models import GCN
+
+    from pyg_spectral.encoders import gnn as gnn_module
+    from pyg_spectral.encoders.base import full_batch_layout
+
+    calls = []
+    norm = gnn_module.gcn_norm
+    monkeypatch.setattr(gnn_module, "gcn_norm", lambda *a, **kw: calls.append(1) or norm(*a, **kw))
+    n = karate.num_nodes
+    enc = GNNEncoder(0, 6, gnn="gcn", random_features=8)
+    reference = GCN(9, 128, 2, 6)
+    reference.load_state_dict(enc.gnn.state_dict())
+    edge_index = karate.edge_index
+    if layout == "adj_t":
+        _, edge_index = full_batch_layout(enc, None, karate.edge_index, n)
+        assert edge_index.layout == torch.sparse_csr
+    inputs = enc._inputs(None, karate.edge_index, None, n, torch.float32)
+    expected = reference(inputs, karate.edge_index)
+    for _ in range(3):
+        out = enc(None, edge_index, num_nodes=n)
+        torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
+    assert len(calls) == 1
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    for p, q in zip(enc.gnn.parameters(), reference.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4)
+    # another graph, or the same tensor edited in place, is normalised again
+    enc(None, edge_index.clone(), num_nodes=n)
+    assert len(calls) == 2
+    if layout == "edge_index":
+        edited = karate.edge_index.clone()
+        enc(None, edited, num_nodes=n)
+        edited.flip(0)  # not in place: same entry
+        enc(None, edited, num_nodes=n)
+        assert len(calls) == 3
+        edited[:, :2] = edited[:, :2].flip(0)  # in place
+        enc(None, edited, num_nodes=n)
+        assert len(calls) == 4
+
+
+def test_gcn_without_normalisation_keeps_the_raw_adjacency(karate):
+    from torch_geometric.nn.models import GCN
+
+    enc = GNNEncoder(0, 4, gnn="gcn", random_features=8, normalize=False)
+    reference = GCN(9, 128, 2, 4, normalize=False)
+    reference.load_state_dict(enc.gnn.state_dict())
+    n = karate.num_nodes
+    inputs = enc._inputs(None, karate.edge_index, None, n, torch.float32)
+    torch.testing.assert_close(enc(None, karate.edge_index, num_nodes=n), reference(inputs, karate.edge_index))
