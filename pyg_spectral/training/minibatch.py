@@ -71,7 +71,7 @@ class MiniBatchObjective(Objective):
     def __init__(self, op: GraphOperator, encoder: nn.Module, x: Optional[Tensor], edge_index: Tensor,
                  batch_size: int, sampler: str = "node", num_neighbors: Optional[Sequence[int]] = None,
                  edge_mode: str = "uniform", backend: str = "auto", generator: Optional[torch.Generator] = None,
-                 moment_decay: float = 0.9, moment_rcond: float = 1e-4):
+                 moment_decay: float = 0.9, moment_rcond: float = 1e-4, trunk_decorrelation: float = 0.0):
         if sampler not in SAMPLERS:
             raise ValueError(f"Unknown sampler {sampler!r}; choose one of {SAMPLERS}.")
         self.head = encoder if isinstance(encoder, RitzHead) else None
@@ -84,6 +84,10 @@ class MiniBatchObjective(Objective):
         if not 0.0 < float(moment_rcond) < 1.0:
             raise ValueError(f"moment_rcond must be in (0, 1), got {moment_rcond!r}.")
         self.moment_rcond = float(moment_rcond)
+        if not (0.0 <= float(trunk_decorrelation) < float("inf")):
+            raise ValueError(f"trunk_decorrelation must be a non-negative number, got {trunk_decorrelation!r}.")
+        self.trunk_decorrelation = float(trunk_decorrelation)
+        self._trunk_rows: Optional[Tuple[Tensor, Tensor]] = None
         self._moments: Optional[Tuple[Tensor, Tensor]] = None
         self._moment_weight = 0.0  # sum of the averaging weights, for the bias correction
         self._theta: Optional[Tensor] = None
@@ -160,6 +164,7 @@ class MiniBatchObjective(Objective):
         u_id, apply = self.rows.neighbourhood(n_id)
         h_u = self.encode(u_id, self.head.trunk)
         h = h_u[torch.searchsorted(u_id, n_id)]  # u_id is sorted and holds the batch
+        self._trunk_rows = (h, weight)
         with torch.no_grad():
             th = apply(h_u.detach())
             gram, cross = ritz_moments(h, th, weight)
@@ -181,7 +186,11 @@ class MiniBatchObjective(Objective):
         if self.head is None:
             return super().loss(loss_fn, dtype)
         f, tf, w = self.batch(dtype)
-        return ritz_residual_loss(f, tf, self._theta, w)
+        loss = ritz_residual_loss(f, tf, self._theta, w)
+        if self.trunk_decorrelation > 0:
+            loss = loss + self.trunk_decorrelation * correlation_penalty(*self._trunk_rows)
+        self._trunk_rows = None
+        return loss
 
     def state_dict(self) -> Dict[str, Tensor]:
         """The RitzHead's running moment averages (what a checkpoint needs to resume bit for bit)."""
@@ -239,3 +248,15 @@ class MiniBatchObjective(Objective):
         f = self.encode(n_id, encoder).double()
         tf = self.exact_tf(n_id, encoder).double()
         return ritz_record(f, tf, k, self.op.base, weight, sampled=True)
+
+
+def correlation_penalty(h: Tensor, weight: Tensor) -> Tensor:
+    r""":math:`\|C - I\|_F^2 / d` for the weighted correlation matrix :math:`C` of the rows ``h`` (``[B, d]``):
+    zero for uncorrelated columns. Any basis of the trunk's span serves the solved head equally, so the
+    penalty only chooses a well-conditioned one."""
+    w = weight.to(h.dtype).unsqueeze(-1)
+    gram = (w * h).T @ h / w.sum().clamp_min(torch.finfo(h.dtype).tiny)
+    scale = gram.diagonal().clamp_min(torch.finfo(h.dtype).eps).rsqrt()
+    corr = scale.unsqueeze(-1) * gram * scale.unsqueeze(0)
+    eye = torch.eye(h.size(-1), dtype=h.dtype, device=h.device)
+    return (corr - eye).square().sum() / h.size(-1)

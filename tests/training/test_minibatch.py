@@ -283,3 +283,49 @@ def test_ritz_head_moments_round_trip_and_bad_state_is_refused(weighted_karate):
         other.load_state_dict({"gram": torch.zeros(4, 4), "cross": torch.zeros(4, 4), "weight": torch.tensor(1.0)})
     with pytest.raises(TypeError, match="must hold tensors"):
         other.load_state_dict({"gram": [[0.0]], "cross": torch.zeros(6, 6), "weight": torch.tensor(1.0)})
+
+
+def test_correlation_penalty_is_zero_for_uncorrelated_columns_and_spreads_collinear_ones():
+    from pyg_spectral.training.minibatch import correlation_penalty
+
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(64, 5, dtype=torch.float64, generator=gen))
+    weight = torch.full((64,), 1 / 64, dtype=torch.float64)
+    assert float(correlation_penalty(q * 8, weight)) < 1e-24
+    assert float(correlation_penalty(q * torch.arange(1.0, 6.0, dtype=torch.float64), weight)) < 1e-24  # scale-free
+    h = q.clone()
+    h[:, 4] = h[:, 3] + 1e-2 * q[:, 4]  # nearly collinear pair: correlation ~1
+    h.requires_grad_(True)
+    penalty = correlation_penalty(h, weight)
+    assert 0.39 < float(penalty.detach()) < 0.41  # two off-diagonal entries ~1, over d = 5
+    penalty.backward()
+    with torch.no_grad():
+        assert float(correlation_penalty(h - 1e-2 * h.grad, weight)) < float(penalty.detach())
+
+
+def test_trunk_decorrelation_keeps_the_trunk_well_conditioned(weighted_karate):
+    """Training on the Ritz residual alone lets the trunk's columns drift together (the head uses only its
+    span); the penalty keeps the same steps' trunk far better conditioned."""
+    def trunk_condition(decorrelation):
+        op, enc, _, _ = ritz_setup(weighted_karate, batch_size=16, width=6)
+        x = torch.randn(op.num_nodes, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        objective = MiniBatchObjective(op, enc, x, weighted_karate[0], 16, generator=torch.Generator().manual_seed(1),
+                                       trunk_decorrelation=decorrelation)
+        opt = torch.optim.Adam(enc.parameters(), lr=1e-2)
+        for _ in range(300):
+            opt.zero_grad()
+            objective.loss(None, torch.float64).backward()
+            opt.step()
+        with torch.no_grad():
+            h = enc.features(objective.x)
+            s = torch.linalg.eigvalsh((h * op.measure.unsqueeze(-1)).T @ h)
+        return float(s[-1] / s[0])
+
+    assert trunk_condition(0.1) < 0.1 * trunk_condition(0.0)
+
+
+def test_trunk_decorrelation_must_be_non_negative(weighted_karate):
+    op, enc, _, _ = ritz_setup(weighted_karate)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="trunk_decorrelation"):
+            MiniBatchObjective(op, enc, torch.randn(op.num_nodes, 3), weighted_karate[0], 16, trunk_decorrelation=bad)
