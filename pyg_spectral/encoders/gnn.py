@@ -110,7 +110,7 @@ class GNNEncoder(nn.Module):
         self.in_channels, self.random_features, self.seed = int(in_channels), int(random_features), int(seed)
         self.gnn_name = gnn
         self.degree_feature = self.in_channels == 0 if degree_feature is None else bool(degree_feature)
-        # GCN: the encoder normalises (once per graph, see _adjacency) and the convolutions take the result
+        # GCN: the encoder normalises (once per graph: _adjacency_cache in forward), the convolutions take the result
         self.gcn_normalize = gnn == "gcn" and bool(kwargs.pop("normalize", True))
         if gnn == "gcn":
             self._gcn_norm_options = dict(improved=bool(kwargs.get("improved", False)),
