@@ -69,8 +69,8 @@ class MiniBatchObjective(Objective):
             neighbor sampler 0.12 -> 0.023. The final head, solved from exact moments, keeps 1e-7.
         trunk_decorrelation: weight of :func:`correlation_penalty` on the trunk's batch rows (RitzHead only).
             The Ritz-residual gradient moves each trunk column towards :math:`Tf` (a power iteration), so the
-            columns drift together and the span collapses in long runs; any basis of the span serves the solved
-            head, so the penalty only keeps a well-conditioned one. ``None``: 0.1 for feature (MLP) trunks, 0
+            columns drift together and the span collapses in long runs; the solved head serves any basis of the
+            span alike, so the penalty mainly keeps a well-conditioned one. ``None``: 0.1 for feature (MLP) trunks, 0
             for message-passing trunks (not measured). Cora LCC, MLP, k = 16, B = 256, subspace distance, 0 ->
             0.1: library defaults (10000 steps) 0.24 -> 4.1e-3 (seed 1: 4.2e-3); 4000 steps 0.13 -> 1.0e-2
             (without it the step head's span falls below rank k after ~2400 steps); but 2000 steps 0.077 ->
@@ -266,8 +266,8 @@ class MiniBatchObjective(Objective):
 
 def correlation_penalty(h: Tensor, weight: Tensor) -> Tensor:
     r""":math:`\|C - I\|_F^2 / d` for the weighted correlation matrix :math:`C` of the rows ``h`` (``[B, d]``):
-    zero for uncorrelated columns. Any basis of the trunk's span serves the solved head equally, so the
-    penalty only chooses a well-conditioned one."""
+    zero for uncorrelated columns. The solved head serves any basis of the trunk's span alike, so the penalty
+    mainly steers towards a well-conditioned basis (through the shared trunk parameters it can move the span too)."""
     w = weight.to(h.dtype).unsqueeze(-1)
     gram = (w * h).T @ h / w.sum().clamp_min(torch.finfo(h.dtype).tiny)
     scale = gram.diagonal().clamp_min(torch.finfo(h.dtype).eps).rsqrt()
