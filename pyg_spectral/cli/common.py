@@ -77,21 +77,20 @@ def rank() -> int:
 def report_errors(prog: str, func: Callable[[], int], names: Dict[str, str]) -> int:
     """Run ``func``; turn errors into one line on stderr and an exit status.
 
-    ``CLIError`` (bad input or settings: 2) is the same on every rank, so only rank 0 prints it;
-    an unexpected failure (1) may be one rank's own, so every rank prints it, with its rank when
-    there are several.
+    ``CLIError`` (bad input or settings: 2) and an unexpected failure (1) are printed by every rank,
+    with its rank when there are several: under ``torchrun`` the first rank to exit gets the others
+    killed, so a message left to rank 0 alone can be lost.
     """
+    where = f" [rank {rank()}]" if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else ""
     try:
         return func()
     except CLIError as exc:
-        if rank() == 0:
-            print(f"{prog}: error: {to_flags(str(exc), names)}", file=sys.stderr)
+        print(f"{prog}: error{where}: {to_flags(str(exc), names)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        where = f" [rank {rank()}]" if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else ""
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         print(f"{prog}: failed{where}: {exc.__class__.__name__}: {first}", file=sys.stderr)
         return 1

@@ -16,7 +16,8 @@ so ``--batch-size`` is per rank and the total batch is ``nproc x batch-size``. R
 checkpoint and the output, each atomically; when ``--checkpoint`` exists at start-up, training resumes
 from it (with the same settings, process count and ``--threads``: see
 :mod:`pyg_spectral.training.checkpoint`). ``--timeout`` bounds every collective, so a dead rank makes the
-others fail instead of hang. Errors in the input or settings are printed once, by rank 0.
+others fail instead of hang. Errors in the input or settings are printed by each rank that reaches
+them, tagged with its rank (the first rank to exit gets the others killed, so rank 0 alone could be cut off).
 """
 from __future__ import annotations
 
