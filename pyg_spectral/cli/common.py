@@ -1,5 +1,5 @@
 """What the subcommands share: the user-facing error, help formatting, the ``--dataset`` type, and
-one-line error reporting (flags named as the user typed them; printed once under ``torchrun``)."""
+one-line error reporting (flags named as the user typed them; tagged with the rank under ``torchrun``)."""
 from __future__ import annotations
 
 import argparse
