@@ -73,9 +73,10 @@ class MiniBatchObjective(Objective):
             span alike, so the penalty mainly keeps a well-conditioned one. ``None``: 0.1 for feature (MLP) trunks, 0
             for message-passing trunks (SAGE, neighbor sampler, Cora LCC, defaults: 1.7e-3 without, 6.4e-3 with
             0.1: its span did not collapse; at 2000 steps 0.023 -> 0.033). Cora LCC, MLP, k = 16, B = 256,
-            subspace distance, 0 -> 0.1: library defaults (10000 steps) 0.24 -> 4.1e-3 (seed 1: 4.2e-3); 4000 steps 0.13 -> 1.0e-2
-            (without it the step head's span falls below rank k after ~2400 steps); but 2000 steps 0.077 ->
-            0.094 (seed 1: 0.038 -> 0.083): it slows the first thousand steps. 1.0 and 0.3 were worse.
+            subspace distance, 0 -> 0.1: library defaults (10000 steps) 0.24 -> 4.1e-3 (seed 1: 4.2e-3); 4000
+            steps 0.13 -> 1.0e-2 (without it the step head's span falls below rank k after ~2400 steps); but
+            2000 steps 0.077 -> 0.094 (seed 1: 0.038 -> 0.083): it slows the first thousand steps. 1.0 and 0.3
+            were worse.
     """
 
     #: products of expectations come from independent parts of the batch
