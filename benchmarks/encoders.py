@@ -1,4 +1,5 @@
-"""Encoders against the exact eigenpairs: embedding table (the reference), Krylov-RR, MLP, GCN, SAGE, GIN.
+"""Encoders against the exact eigenpairs: embedding table (the reference), Krylov-RR, MLP (on the features, or on
+propagated inputs: ``mlp_propagated``), GCN, SAGE, GIN.
 
 Full batch, library defaults (``tol=1e-4``), except that the networks get a bounded ``--net-steps`` (what they
 reach is reported; they do not meet ``tol``). Per graph (Cora LCC and CiteSeer LCC with features;
@@ -31,8 +32,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-SOLVERS = {"embedding": {}, "krylov": {}, "mlp": {}, "gcn": {}, "sage": {}, "gin": {}}
-NETWORKS = ("mlp", "gcn", "sage", "gin")
+SOLVERS = {"embedding": {}, "krylov": {}, "mlp": {}, "mlp_propagated": {}, "gcn": {}, "sage": {}, "gin": {}}
+NETWORKS = ("mlp", "mlp_propagated", "gcn", "sage", "gin")
+#: solvers that are an encoder with non-default inputs: ``mlp_propagated`` is ``encoder="mlp"`` on
+#: ``encoder_kwargs["inputs"] = "propagated"`` (it runs on graphs without features too)
+INPUTS = {"mlp_propagated": ("mlp", "propagated")}
 
 
 def load(name: str):
@@ -57,12 +61,13 @@ def child(args) -> None:
 
     torch.set_num_threads(args.threads)
     data = load(args.graph)
-    kwargs = dict(progress=False, encoder=args.solver, seed=args.seed)
+    encoder, inputs = INPUTS.get(args.solver, (args.solver, None))
+    kwargs = dict(progress=False, encoder=encoder, seed=args.seed)
     if args.solver in NETWORKS:
         kwargs["max_steps"] = args.net_steps
-        kwargs["encoder_kwargs"] = {"head": args.head}
+        kwargs["encoder_kwargs"] = {"head": args.head, **({"inputs": inputs} if inputs else {})}
         if args.batch_size:  # node batches for the MLP, neighbor-sampled subgraphs for GNNs
-            kwargs.update(batch_size=args.batch_size, sampler="node" if args.solver == "mlp" else "neighbor")
+            kwargs.update(batch_size=args.batch_size, sampler="node" if encoder == "mlp" else "neighbor")
     est = NeuralSpectralEmbedding(args.k, **kwargs)
     cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with warnings.catch_warnings():

@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 from .base import SpectralEstimator
 from .encoders import EmbeddingEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
 from .encoders.build import graph_size_kwargs
+from .encoders.propagated import PropagatedInputs
 from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
 from .losses import build_loss
 from .operators import build_operator
@@ -84,7 +85,10 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         symmetrize: accept a directed graph and symmetrize it; otherwise directed input raises.
         dtype: floating dtype of training (Rayleigh–Ritz is float64).
         encoder_kwargs: extra arguments of the encoder (e.g. ``hidden_channels``, ``num_layers``,
-            ``random_features``).
+            ``random_features``). ``"inputs"`` (``encoder="mlp"``): ``"features"`` (default, ``data.x``),
+            ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs`: id-keyed noise and projected
+            features smoothed by :math:`((I + \hat A)/2)^h`, ``h = 1, 2, 4, ..., 256``, computed once; an MLP
+            on a graph without features) or such a module; recomputed on the new graph by :meth:`transform`.
         loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM, ``step`` for joint nesting).
         warm_start: reuse the encoder of the previous :meth:`fit` when shapes agree.
         batch_size: ``None`` (default): exact full-batch training. An integer :math:`B`: unbiased mini-batch
@@ -130,7 +134,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         residuals_ (Tensor): ``[k]`` final residuals in the user's units.
         history_ (list of dict): per evaluation: ``step``, ``time``, ``loss``, ``lr``, ``residual`` (max),
             ``eigenvalues``.
-        n_iter_ (int), converged_ (bool), fit_time_ (float),
+        n_iter_ (int), converged_ (bool: the final residuals are ``<= tol``), fit_time_ (float),
         n_components_learned_ (int): :math:`m = k + p`,
         n_connected_components_ (int), operator_, encoder_, loss_fn_.
 
@@ -278,8 +282,13 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         x = getattr(data, "x", None)
         if kind != "embedding" and x is not None:
             x = check_features(x, n, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
-        self._x = None if kind == "embedding" else x
         self._edge_index = data.edge_index.to(device).long()
+        self.inputs_ = self._input_transform(kind, x)
+        if self.inputs_ is not None:  # graph -> inputs: structure as MLP features, computed once
+            weight = getattr(data, "edge_weight", None)
+            x = self.inputs_(x, self._edge_index, num_nodes=n, n_id=getattr(data, "n_id", None),
+                             edge_weight=None if weight is None else weight.to(device)).to(device=device, dtype=self.dtype)
+        self._x = None if kind == "embedding" else x
         if kind == "krylov":
             return self._fit_krylov(data, op, m, start)
         # -> loss -> encoder
@@ -289,6 +298,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         reuse = (self.warm_start and getattr(self, "encoder_", None) is not None
                  and getattr(self, "n_components_learned_prev_", None) == m and getattr(self, "_n_prev", None) == n)
         enc_kwargs = dict(self.encoder_kwargs or {})
+        enc_kwargs.pop("inputs", None)
         head = enc_kwargs.pop("head", "auto")
         # a solved last layer for networks: on the whole graph (full batch) or from averaged batch moments
         # (node / neighbor batches); edge batches and data-parallel ranks keep a trained linear head
@@ -335,6 +345,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         # -> Ritz finish -> eigenpairs
         self._finalize()
         self.fit_time_ = time.perf_counter() - start
+        if not self.converged_ and float(self.residuals_.max()) <= self.tol:
+            self.converged_ = True  # the final solve (the head on exact moments, Rayleigh–Ritz) reached tol
         if not self.converged_ and self.history_ and self.history_[-1].get("stalled"):
             warnings.warn(
                 f"Stopped at step {self.n_iter_}: the max residual ({self.residuals_.max():.2e}) stopped falling "
@@ -347,6 +359,22 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                 "Raise max_steps, widen gaps with filter_degree, or add n_oversamples.",
                 ConvergenceWarning, stacklevel=2)
         return self
+
+    def _input_transform(self, kind: str, x: Optional[Tensor]) -> Optional[nn.Module]:
+        """``encoder_kwargs["inputs"]``: ``"features"`` (default: ``data.x`` as it is; ``None`` returned),
+        ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs` at its defaults) or a module called as
+        ``inputs(x, edge_index, num_nodes=, n_id=, edge_weight=)``; an MLP only."""
+        inputs = (self.encoder_kwargs or {}).get("inputs", "features")
+        if isinstance(inputs, str) and inputs == "features":
+            return None
+        if kind != "mlp":
+            raise ValueError(f"encoder_kwargs['inputs']={inputs!r} builds the inputs of an MLP: use encoder='mlp' "
+                             f"(got encoder={self.encoder!r}).")
+        if isinstance(inputs, nn.Module):
+            return inputs
+        if inputs == "propagated":
+            return PropagatedInputs(0 if x is None else x.size(-1), seed=self.seed)
+        raise ValueError(f"encoder_kwargs['inputs'] must be 'features', 'propagated' or a module, got {inputs!r}.")
 
     def _fit_krylov(self, data: Data, op, m: int, start: float) -> "NeuralSpectralEmbedding":
         """``encoder="krylov"``: no training; the head is solved by Rayleigh–Ritz while the Chebyshev depth grows
@@ -449,6 +477,13 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         x = getattr(data, "x", None)
         if x is not None:
             x = check_features(x, data.num_nodes, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
+        if getattr(self, "inputs_", None) is not None:  # the fitted inputs' scales, on the new graph's structure
+            weight = getattr(data, "edge_weight", None)
+            with torch.no_grad():
+                x = self.inputs_(x, data.edge_index.to(device).long(), num_nodes=data.num_nodes,
+                                 n_id=getattr(data, "n_id", None),
+                                 edge_weight=None if weight is None else weight.to(device)).to(device=device,
+                                                                                               dtype=self.dtype)
         extra = {}
         if getattr(self.encoder_, "takes_node_ids", False) and getattr(data, "n_id", None) is not None:
             extra["n_id"] = data.n_id.to(device)  # the new graph's global ids: seen nodes keep their inputs

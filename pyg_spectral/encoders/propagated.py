@@ -1,0 +1,146 @@
+r"""Multi-scale propagated inputs for an MLP: global structure as node features, computed once.
+
+An MLP sees one row per node; without features it sees nothing, and a two-hop GNN on noise sees only its
+neighbourhood, while the leading eigenvectors of a real graph are global (PubMed's LCC: top gaps ~1e-3). These
+inputs put the graph's low-frequency structure into each node's row, as SIGN (Frasca et al., 2020) does with
+propagated features:
+
+.. math::
+    \Phi = \bigl[\,\tilde X,\ \log(1 + d),\ S^{h_1} B,\ S^{h_2} B,\ \dots\bigr], \qquad
+    S = \tfrac12 (I + \hat A), \quad B = [\,Z,\ X P\,],
+
+with :math:`\hat A = D^{-1/2} A D^{-1/2}`, :math:`Z` the :func:`~pyg_spectral.encoders.noise.hashed_normal`
+noise of the node ids (``random_channels``), :math:`P` a hashed Gaussian projection of the features to
+``feature_channels`` columns and :math:`\tilde X` the raw features. :math:`S` has its spectrum in
+:math:`[0, 1]` and shares its eigenvectors with :math:`L_{sym} = I - \hat A`, so :math:`S^h B` keeps the
+components of :math:`B` along the smooth eigenvectors (eigenvalue of :math:`S` near 1) and damps the rest by
+:math:`\mu^h`; the geometric hops ``(1, 2, 4, ..., 256)`` reach from local to global scales with one
+sparse product per hop (256 in all). Every column is scaled to unit RMS with scales read off the first graph
+and then kept, so a new graph is scaled as the fitted one.
+
+The network learns functions of :math:`\Phi`: Rayleigh–Ritz on :math:`\Phi`'s span alone is a
+polynomial filter of fixed degree, and the MLP's nonlinearity can go beyond it. What this measured (PubMed LCC
+without features, ``k = 16``, mini-batch MLP, node sampler, ``B = 256``, 10000 steps):
+``benchmarks/results/encoders_propagated.md``.
+
+Not seen-node stable: a node's row depends on the whole graph through :math:`S^h`, so its inputs (and outputs)
+change a little when nodes are added; the noise is keyed by node id (``n_id``), so shared nodes keep their
+noise draws.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..utils.validation import check_graph
+from .krylov import KrylovEncoder
+from .noise import hashed_normal
+
+__all__ = ["PropagatedInputs", "DEFAULT_HOPS"]
+
+#: geometric hops: local to global scales, 256 sparse products in all
+DEFAULT_HOPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+#: offset of the seed of the feature projection (independent of the node noise)
+_PROJECTION_SEED = 0x9809
+
+
+class PropagatedInputs(nn.Module):
+    r"""The inputs :math:`\Phi` (see the module docstring) of a graph; no trainable parameters.
+
+    Args:
+        in_channels: node feature dimension (0 without features).
+        hops: increasing powers :math:`h` of :math:`S` to keep.
+        random_channels: noise columns :math:`Z` (default 64 without features, 0 with them).
+        feature_channels: projected feature columns propagated (default ``min(in_channels, 64)``).
+        log_degree: add the column :math:`\log(1 + d)`.
+        seed: seed of the noise and of the projection.
+        dtype: dtype of the result.
+
+    Example:
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> data = cycle_graph(12)
+        >>> inputs = PropagatedInputs(0, hops=(1, 4), random_channels=8)
+        >>> inputs(None, data.edge_index, num_nodes=12).shape      # log-degree + 2 hops x 8 channels
+        torch.Size([12, 17])
+        >>> inputs
+        PropagatedInputs(in_channels=0, hops=(1, 4), random_channels=8, feature_channels=0)
+    """
+
+    def __init__(self, in_channels: int = 0, hops: Sequence[int] = DEFAULT_HOPS, random_channels: Optional[int] = None,
+                 feature_channels: Optional[int] = None, log_degree: bool = True, seed: int = 0,
+                 dtype: torch.dtype = torch.float32):
+        super().__init__()
+        hops = tuple(int(h) for h in hops)
+        if not hops or any(h < 1 for h in hops) or list(hops) != sorted(set(hops)):
+            raise ValueError(f"hops must be increasing positive integers, got {hops}.")
+        if int(in_channels) < 0:
+            raise ValueError(f"in_channels must be >= 0, got {in_channels}.")
+        self.in_channels, self.hops = int(in_channels), hops
+        self.random_channels = int(random_channels) if random_channels is not None else (0 if in_channels else 64)
+        self.feature_channels = (min(self.in_channels, 64) if feature_channels is None else int(feature_channels)) \
+            if self.in_channels else 0
+        if self.random_channels < 0 or self.feature_channels < 0:
+            raise ValueError("random_channels and feature_channels must be >= 0.")
+        if self.random_channels + self.feature_channels < 1:
+            raise ValueError("PropagatedInputs needs random_channels > 0 or node features to propagate.")
+        self.log_degree, self.seed, self.dtype = bool(log_degree), int(seed), dtype
+        self.register_buffer("scale", torch.empty(0, dtype=torch.float64))  # set by the first graph
+
+    @property
+    def num_features_out(self) -> int:
+        """Columns of :math:`\\Phi`."""
+        return (self.in_channels + int(self.log_degree)
+                + len(self.hops) * (self.random_channels + self.feature_channels))
+
+    def forward(self, x: Optional[Tensor], edge_index: Tensor, num_nodes: Optional[int] = None,
+                n_id: Optional[Tensor] = None, edge_weight: Optional[Tensor] = None) -> Tensor:
+        """:math:`\\Phi` (``[n, num_features_out]``); the nodes have the global ids ``n_id`` (default ``0..n-1``)."""
+        if x is not None:
+            if x.dim() != 2 or x.size(-1) != self.in_channels:
+                raise ValueError(f"PropagatedInputs expects {self.in_channels} node features per node, got shape "
+                                 f"{tuple(x.shape)}.")
+            n = x.size(0)
+        elif self.in_channels:
+            raise ValueError(f"PropagatedInputs was built for {self.in_channels} node features, but x is None.")
+        else:
+            n = int(num_nodes) if num_nodes is not None else (n_id.numel() if n_id is not None else None)
+            if n is None:
+                raise ValueError("PropagatedInputs needs num_nodes (or n_id) on a graph without features.")
+        edge_index, edge_weight, n = check_graph(edge_index, edge_weight, n, allow_no_edges=True)
+        ids = n_id.reshape(-1).long() if n_id is not None else torch.arange(n, device=edge_index.device)
+        if ids.numel() != n:
+            raise ValueError(f"n_id has {ids.numel()} ids for {n} nodes.")
+        apply = KrylovEncoder.propagation(edge_index, n, edge_weight, torch.float64)
+        parts, block = [], []
+        if x is not None:
+            parts.append(x.detach().to(torch.float64))
+        if self.log_degree:
+            degree = torch.zeros(n, dtype=torch.float64, device=edge_index.device)
+            weight = torch.ones(edge_index.size(1), dtype=torch.float64, device=edge_index.device) \
+                if edge_weight is None else edge_weight.to(torch.float64)
+            degree.index_add_(0, edge_index[0], weight)
+            parts.append(torch.log1p(degree)[:, None])
+        if self.random_channels:
+            block.append(hashed_normal(ids, self.random_channels, self.seed, torch.float64).to(edge_index.device))
+        if self.feature_channels:
+            proj = hashed_normal(torch.arange(self.in_channels), self.feature_channels, self.seed + _PROJECTION_SEED,
+                                 torch.float64).to(edge_index.device)
+            xp = x.detach().to(torch.float64) @ proj
+            block.append(xp / xp.norm(dim=0).clamp_min(1e-300) * n ** 0.5)  # columns on the noise's scale
+        y = torch.cat(block, dim=-1)
+        for hop in range(1, self.hops[-1] + 1):  # S y = (y + Â y) / 2
+            y = 0.5 * (y + apply(y))
+            if hop in self.hops:
+                parts.append(y)
+        phi = torch.cat(parts, dim=-1)
+        if self.scale.numel() == 0:
+            rms = phi.norm(dim=0) / max(n, 1) ** 0.5
+            self.scale = torch.where(rms > 0, 1.0 / rms, torch.ones_like(rms)).cpu()
+        return (phi * self.scale.to(phi.device)).to(self.dtype)
+
+    def extra_repr(self) -> str:
+        return (f"in_channels={self.in_channels}, hops={self.hops}, random_channels={self.random_channels}, "
+                f"feature_channels={self.feature_channels}")

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+
+from pyg_spectral import NeuralSpectralEmbedding, exact_eigenpairs
+from pyg_spectral.datasets import cycle_graph, grid_graph
+from pyg_spectral.encoders import PropagatedInputs, hashed_normal
+from pyg_spectral.exceptions import ConvergenceWarning
+from pyg_spectral.metrics import eigenvalue_error, subspace_distance
+
+
+def _lazy_adjacency(edge_index, n):
+    a = torch.zeros(n, n, dtype=torch.float64)
+    a[edge_index[0], edge_index[1]] = 1.0
+    d = a.sum(1).rsqrt()
+    return 0.5 * (torch.eye(n, dtype=torch.float64) + d[:, None] * a * d[None, :])
+
+
+def test_blocks_are_powers_of_the_lazy_adjacency_on_the_noise():
+    data = grid_graph(4, 5)
+    n = data.num_nodes
+    inputs = PropagatedInputs(0, hops=(1, 3), random_channels=4, log_degree=False, dtype=torch.float64)
+    phi = inputs(None, data.edge_index, num_nodes=n)
+    s, z = _lazy_adjacency(data.edge_index, n), hashed_normal(torch.arange(n), 4, dtype=torch.float64)
+    expected = torch.cat([s @ z, torch.linalg.matrix_power(s, 3) @ z], dim=1)
+    assert torch.allclose(phi, expected * inputs.scale, atol=1e-12)
+    assert torch.allclose(phi.norm(dim=0), torch.full((8,), n ** 0.5, dtype=torch.float64))  # unit RMS columns
+
+
+def test_span_holds_the_eigenvectors_of_a_real_graph(cora_lcc):
+    """Rayleigh–Ritz on the default inputs of Cora's LCC without features recovers its 16 leading eigenvectors."""
+    n = cora_lcc.num_nodes
+    lam, vec = exact_eigenpairs(cora_lcc, 16)
+    phi = PropagatedInputs(0)(None, cora_lcc.edge_index, num_nodes=n).double()
+    q, r = torch.linalg.qr(phi)
+    q = q[:, r.diagonal().abs() > 1e-8 * r.diagonal().abs().max()]
+    lap = torch.eye(n, dtype=torch.float64) - (2 * _lazy_adjacency(cora_lcc.edge_index, n) - torch.eye(n))
+    theta, c = torch.linalg.eigh(q.T @ lap @ q)
+    assert eigenvalue_error(theta[:16], lam).max() <= 1e-6
+    assert subspace_distance(q @ c[:, :16], vec) <= 1e-4
+
+
+def test_rows_follow_the_node_ids_not_the_positions():
+    data = cycle_graph(9)
+    inputs = PropagatedInputs(0, hops=(1, 2, 4), random_channels=3)
+    phi = inputs(None, data.edge_index, num_nodes=9)
+    perm = torch.randperm(9, generator=torch.Generator().manual_seed(0))
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(9)
+    relabelled = inverse[data.edge_index]  # node perm[i] of the old graph is node i of the new one
+    again = inputs(None, relabelled, num_nodes=9, n_id=perm)
+    assert torch.allclose(again, phi[perm], atol=1e-6)
+
+
+def test_features_are_kept_and_propagated():
+    data = grid_graph(3, 4)
+    x = torch.randn(12, 5)
+    inputs = PropagatedInputs(5, hops=(2,))
+    assert (inputs.random_channels, inputs.feature_channels, inputs.num_features_out) == (0, 5, 11)
+    phi = inputs(x, data.edge_index)
+    assert phi.shape == (12, 11)
+    assert torch.allclose(phi[:, :5] / inputs.scale[:5].float(), x, atol=1e-5)  # raw features first
+
+
+def test_bad_input_is_a_clear_error():
+    data = cycle_graph(6)
+    with pytest.raises(ValueError, match="hops must be increasing"):
+        PropagatedInputs(0, hops=(4, 2))
+    with pytest.raises(ValueError, match="hops must be increasing"):
+        PropagatedInputs(0, hops=(0, 1))
+    with pytest.raises(ValueError, match="random_channels > 0 or node features"):
+        PropagatedInputs(0, random_channels=0)
+    with pytest.raises(ValueError, match="needs num_nodes"):
+        PropagatedInputs(0)(None, data.edge_index)
+    with pytest.raises(ValueError, match="expects 3 node features"):
+        PropagatedInputs(3)(torch.randn(6, 4), data.edge_index)
+    with pytest.raises(ValueError, match="built for 3 node features, but x is None"):
+        PropagatedInputs(3)(None, data.edge_index, num_nodes=6)
+
+
+def test_an_mlp_without_features_learns_the_eigenpairs(no_warnings):
+    data = grid_graph(12, 16)
+    lam, vec = exact_eigenpairs(data, 8)
+    est = NeuralSpectralEmbedding(8, encoder="mlp", encoder_kwargs={"inputs": "propagated"}, progress=False,
+                                  max_steps=500).fit(data)
+    assert isinstance(est.inputs_, PropagatedInputs) and est.converged_
+    assert eigenvalue_error(est.eigenvalues_, lam).max() <= 1e-4
+    assert subspace_distance(est.embedding_, vec) <= 1e-3
+    # transform recomputes the inputs on the graph, with the fitted scales: the same graph gives the same result
+    assert np.allclose(est.transform(data).numpy(), est.embedding_.numpy(), atol=1e-5)
+
+
+def test_mini_batches_on_propagated_inputs_learn_the_eigenvectors():
+    data = grid_graph(12, 16)
+    _, vec = exact_eigenpairs(data, 4)
+    est = NeuralSpectralEmbedding(4, encoder="mlp", encoder_kwargs={"inputs": "propagated"}, batch_size=64,
+                                  sampler="node", max_steps=1500, progress=False)
+    with pytest.warns(ConvergenceWarning, match="max_steps=1500"):
+        est.fit(data)
+    assert subspace_distance(est.embedding_, vec) <= 5e-2
+
+
+def test_inputs_option_is_checked():
+    data = cycle_graph(20)
+    with pytest.raises(ValueError, match="builds the inputs of an MLP"):
+        NeuralSpectralEmbedding(2, encoder="gcn", encoder_kwargs={"inputs": "propagated"}, progress=False).fit(data)
+    with pytest.raises(ValueError, match="'features', 'propagated' or a module"):
+        NeuralSpectralEmbedding(2, encoder="mlp", encoder_kwargs={"inputs": "sign"}, progress=False).fit(data)
+
+
+def test_a_module_given_as_inputs_is_used(no_warnings):
+    data = grid_graph(6, 7)
+    inputs = PropagatedInputs(0, hops=(1, 4, 16), random_channels=16)
+    est = NeuralSpectralEmbedding(3, encoder="mlp", encoder_kwargs={"inputs": inputs}, progress=False,
+                                  max_steps=50).fit(data)
+    assert est.inputs_ is inputs and est.encoder_.trunk.mlp.in_channels == inputs.num_features_out
+    # the step budget ran out, but the final head solve reaches tol: converged, no warning
+    assert est.n_iter_ == 50 and float(est.residuals_.max()) <= est.tol and est.converged_
