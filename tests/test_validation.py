@@ -74,7 +74,7 @@ def test_nan_features(encoder):
 
 
 def test_mlp_needs_features():
-    with pytest.raises(GraphInputError, match="data.x is None"):
+    with pytest.raises(GraphInputError, match="data.x is None; encoder_kwargs={'inputs': 'propagated'}"):
         fit(cycle_graph(12), encoder="mlp")
 
 

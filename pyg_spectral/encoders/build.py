@@ -67,7 +67,8 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
     torch.manual_seed(seed)
     if kind == "mlp":
         if x is None:
-            raise GraphInputError("encoder='mlp' needs node features, but data.x is None.")
+            raise GraphInputError("encoder='mlp' needs node features, but data.x is None; "
+                                  "encoder_kwargs={'inputs': 'propagated'} gives it structural inputs.")
         net = MLPEncoder(x.size(-1), width, **kwargs)
     else:
         gnn = encoder if encoder in GNN_MODELS else kwargs.pop("gnn", "gcn")
