@@ -23,7 +23,7 @@ filter of fixed degree, and the MLP's nonlinearity can go beyond it. Measured on
 library defaults (``benchmarks/results/encoders_propagated_full.md``, ``encoders_propagated.md``): full batch,
 ego-Facebook and PubMed's LCC both reach eigenvalue error <= 1e-3 and subspace distance <= 1e-2 (where GNNs on
 noise stall on PubMed at 0.28); mini-batch MLP, node sampler, ``B = 256``, 10000 steps on PubMed: 1.5e-2 with
-seed 0, but 7.5e-2 with seed 1. Hops only to 64 hold PubMed's 16 leading eigenvectors to 3.5e-2 / 8.6e-2 (two
+seed 0, but 7.5e-2 with seed 1; ``B = 1024``, 4000 steps: 2.7e-2 and 3.4e-2. Hops only to 64 hold PubMed's 16 leading eigenvectors to 3.5e-2 / 8.6e-2 (two
 seeds; Rayleigh–Ritz on the inputs alone), hops to 256 to 4e-7: the default goes to 256.
 
 Memory: :math:`\Phi` is held, ``n x num_features_out`` values of ``dtype`` (577 float32 columns by default: 2.3 GB
