@@ -25,7 +25,7 @@ from .training.evaluator import ExactRitzEvaluator, HeldOutRitzEvaluator
 from .training.objective import build_objective
 from .training.trainer import Trainer
 from .utils.fingerprint import graph_fingerprint
-from .utils.graph import operator_components
+from .utils.graph import operator_components, symmetrize_edges
 from .utils.validation import check_data, check_features, check_same_device
 
 __all__ = ["NeuralSpectralEmbedding", "ConvergenceWarning"]
@@ -285,9 +285,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         self._edge_index = data.edge_index.to(device).long()
         self.inputs_ = self._input_transform(kind, x)
         if self.inputs_ is not None:  # graph -> inputs: structure as MLP features, computed once
-            weight = getattr(data, "edge_weight", None)
-            x = self.inputs_(x, self._edge_index, num_nodes=n, n_id=getattr(data, "n_id", None),
-                             edge_weight=None if weight is None else weight.to(device)).to(device=device, dtype=self.dtype)
+            x = self._structural_inputs(x, data, device)
         self._x = None if kind == "embedding" else x
         if kind == "krylov":
             return self._fit_krylov(data, op, m, start)
@@ -375,6 +373,17 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if inputs == "propagated":
             return PropagatedInputs(0 if x is None else x.size(-1), seed=self.seed)
         raise ValueError(f"encoder_kwargs['inputs'] must be 'features', 'propagated' or a module, got {inputs!r}.")
+
+    @torch.no_grad()
+    def _structural_inputs(self, x: Optional[Tensor], data: Data, device: torch.device) -> Tensor:
+        """``inputs_`` of ``data``'s graph (made undirected first when ``symmetrize``, as the operator is)."""
+        edge_index, weight = data.edge_index.to(device).long(), getattr(data, "edge_weight", None)
+        weight = None if weight is None else weight.to(device)
+        if self.symmetrize:
+            edge_index, weight = symmetrize_edges(edge_index, weight)
+        out = self.inputs_(x, edge_index, num_nodes=data.num_nodes, n_id=getattr(data, "n_id", None),
+                           edge_weight=weight)
+        return out.to(device=device, dtype=self.dtype)
 
     def _fit_krylov(self, data: Data, op, m: int, start: float) -> "NeuralSpectralEmbedding":
         """``encoder="krylov"``: no training; the head is solved by Rayleigh–Ritz while the Chebyshev depth grows
@@ -478,12 +487,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if x is not None:
             x = check_features(x, data.num_nodes, data.edge_index.device, dtype=self.dtype).to(device=device, dtype=self.dtype)
         if getattr(self, "inputs_", None) is not None:  # the fitted inputs' scales, on the new graph's structure
-            weight = getattr(data, "edge_weight", None)
-            with torch.no_grad():
-                x = self.inputs_(x, data.edge_index.to(device).long(), num_nodes=data.num_nodes,
-                                 n_id=getattr(data, "n_id", None),
-                                 edge_weight=None if weight is None else weight.to(device)).to(device=device,
-                                                                                               dtype=self.dtype)
+            x = self._structural_inputs(x, data, device)
         extra = {}
         if getattr(self.encoder_, "takes_node_ids", False) and getattr(data, "n_id", None) is not None:
             extra["n_id"] = data.n_id.to(device)  # the new graph's global ids: seen nodes keep their inputs

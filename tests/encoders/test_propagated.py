@@ -116,3 +116,14 @@ def test_a_module_given_as_inputs_is_used(no_warnings):
     assert est.inputs_ is inputs and est.encoder_.trunk.mlp.in_channels == inputs.num_features_out
     # the step budget ran out, but the final head solve reaches tol: converged, no warning
     assert est.n_iter_ == 50 and float(est.residuals_.max()) <= est.tol and est.converged_
+
+
+def test_a_directed_graph_is_symmetrized_for_the_inputs_as_for_the_operator():
+    data = grid_graph(6, 8)
+    lam, vec = exact_eigenpairs(data, 4)
+    one_way = data.clone()
+    one_way.edge_index = data.edge_index[:, data.edge_index[0] < data.edge_index[1]]
+    est = NeuralSpectralEmbedding(4, encoder="mlp", encoder_kwargs={"inputs": "propagated"}, symmetrize=True,
+                                  progress=False, max_steps=300).fit(one_way)
+    assert eigenvalue_error(est.eigenvalues_, lam).max() <= 1e-4 and subspace_distance(est.embedding_, vec) <= 1e-3
+    assert np.allclose(est.transform(one_way).numpy(), est.embedding_.numpy(), atol=1e-5)
