@@ -26,6 +26,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -37,6 +38,23 @@ NETWORKS = ("mlp", "mlp_propagated", "gcn", "sage", "gin")
 #: solvers that are an encoder with non-default inputs: ``mlp_propagated`` is ``encoder="mlp"`` on
 #: ``encoder_kwargs["inputs"] = "propagated"`` (it runs on graphs without features too)
 INPUTS = {"mlp_propagated": ("mlp", "propagated")}
+
+
+def solver_kwargs(solver: str, net_steps: int, batch_size: int = 0, head: Optional[str] = None) -> dict:
+    """The estimator's keywords for ``solver``: its encoder and, for networks, the step cap, the inputs and
+    head (``encoder_kwargs``) and the sampler (node batches for an MLP, neighbor-sampled subgraphs for GNNs).
+
+    >>> solver_kwargs("mlp_propagated", 100, batch_size=256)
+    {'encoder': 'mlp', 'max_steps': 100, 'encoder_kwargs': {'inputs': 'propagated'}, 'batch_size': 256, 'sampler': 'node'}
+    """
+    encoder, inputs = INPUTS.get(solver, (solver, None))
+    kwargs = {"encoder": encoder}
+    if solver in NETWORKS:
+        encoder_kwargs = {**({"head": head} if head else {}), **({"inputs": inputs} if inputs else {})}
+        kwargs.update(max_steps=net_steps, encoder_kwargs=encoder_kwargs or None)
+        if batch_size:
+            kwargs.update(batch_size=batch_size, sampler="node" if encoder == "mlp" else "neighbor")
+    return kwargs
 
 
 def load(name: str):
@@ -61,14 +79,8 @@ def child(args) -> None:
 
     torch.set_num_threads(args.threads)
     data = load(args.graph)
-    encoder, inputs = INPUTS.get(args.solver, (args.solver, None))
-    kwargs = dict(progress=False, encoder=encoder, seed=args.seed)
-    if args.solver in NETWORKS:
-        kwargs["max_steps"] = args.net_steps
-        kwargs["encoder_kwargs"] = {"head": args.head, **({"inputs": inputs} if inputs else {})}
-        if args.batch_size:  # node batches for the MLP, neighbor-sampled subgraphs for GNNs
-            kwargs.update(batch_size=args.batch_size, sampler="node" if encoder == "mlp" else "neighbor")
-    est = NeuralSpectralEmbedding(args.k, **kwargs)
+    est = NeuralSpectralEmbedding(args.k, progress=False, seed=args.seed,
+                                  **solver_kwargs(args.solver, args.net_steps, args.batch_size, args.head))
     cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -112,16 +124,10 @@ def unseen(graph, k, threads, solver="krylov", net_steps=1000, batch_size=0):
     part = data.subgraph(mask)
     part.n_id = torch.arange(n)[mask]
     part = LargestConnectedComponents()(part)
-    encoder, inputs = INPUTS.get(solver, (solver, None))
-    kwargs = {}
-    if solver in NETWORKS:
-        kwargs.update(max_steps=net_steps, encoder_kwargs={"inputs": inputs} if inputs else None)
-        if batch_size:
-            kwargs.update(batch_size=batch_size, sampler="node" if encoder == "mlp" else "neighbor")
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = NeuralSpectralEmbedding(k, encoder=encoder, progress=False, **kwargs).fit(part)
+        est = NeuralSpectralEmbedding(k, progress=False, **solver_kwargs(solver, net_steps, batch_size)).fit(part)
     wall = time.perf_counter() - t
     full = est.transform(data)
     ours = subspace_distance(full, vec)
