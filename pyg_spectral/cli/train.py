@@ -4,6 +4,11 @@ One process::
 
     pyg-spectral train --dataset cora --lcc --k 16 --encoder mlp --batch-size 256 --output cora.pt
 
+A graph without node features (an edge list): an MLP on propagated inputs (see
+:class:`~pyg_spectral.encoders.PropagatedInputs`)::
+
+    pyg-spectral train edges.txt --k 16 --encoder mlp --inputs propagated --output edges.pt
+
 Data parallel on 2 CPU processes (gloo), checkpointed and restarted once if a worker dies::
 
     torchrun --standalone --nproc-per-node 2 --max-restarts 1 -m pyg_spectral.train \
@@ -64,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symmetrize", action="store_true", help="accept a directed graph and use A + A^T")
     p.add_argument("--operator", default="laplacian", choices=OPERATORS, help="graph operator")
     p.add_argument("--encoder", default="mlp", choices=ENCODERS, help="network that outputs the eigenvectors")
+    p.add_argument("--inputs", default="features", choices=["features", "propagated"],
+                   help="what an MLP reads: the node features, or multi-scale propagated noise and features "
+                        "computed once (PropagatedInputs; for graphs without features)")
     p.add_argument("--hidden-channels", type=int, default=256, help="encoder width")
     p.add_argument("--num-layers", type=int, default=None, help="encoder depth (default: the encoder's own)")
     p.add_argument("--batch-size", type=int, default=512, help="rows per process per step")
@@ -120,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--output must end in .pt, got {out.name}")
     if out.exists() and not args.force:  # checked by every rank, before any of them waits for the others
         raise CLIError(f"{out} exists; pass --force to overwrite")
+    if args.inputs != "features" and args.encoder != "mlp":
+        raise CLIError(f"--inputs {args.inputs} builds the inputs of an MLP: use --encoder mlp "
+                       f"(got --encoder {args.encoder})")
     ctx = init_distributed(args.backend, timeout_s=args.timeout)
     data = _load_input(args)
     encoder_kwargs = {}
@@ -127,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         encoder_kwargs["hidden_channels"] = args.hidden_channels
         if args.num_layers is not None:
             encoder_kwargs["num_layers"] = args.num_layers
+    if args.inputs != "features":  # the estimator says which encoders accept it
+        encoder_kwargs["inputs"] = args.inputs
     model = NeuralSpectralEmbedding(
         args.k, operator=args.operator, encoder=args.encoder, batch_size=args.batch_size, sampler=args.sampler,
         num_neighbors=args.num_neighbors, max_steps=args.max_steps, tol=args.tol, lr=args.lr,
