@@ -346,10 +346,13 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if not self.converged_ and float(self.residuals_.max()) <= self.tol:
             self.converged_ = True  # the final solve (the head on exact moments, Rayleigh–Ritz) reached tol
         if not self.converged_ and self.history_ and self.history_[-1].get("stalled"):
+            # CiteSeer's LCC (k = 16): the MLP on its features stalls at 9.3e-2, on propagated inputs 5.4e-6
+            richer = ("encoder_kwargs={'inputs': 'propagated'}" if kind == "mlp" and self.inputs_ is None
+                      else "more informative inputs")
             warnings.warn(
                 f"Stopped at step {self.n_iter_}: the max residual ({self.residuals_.max():.2e}) stopped falling "
                 f"above tol={self.tol:g} (what this encoder can express on these inputs). A wider network "
-                "(encoder_kwargs['head_width'], 'hidden_channels'), more informative inputs, or encoder='krylov'.",
+                f"(encoder_kwargs['head_width'], 'hidden_channels'), {richer}, or encoder='krylov'.",
                 ConvergenceWarning, stacklevel=2)
         elif not self.converged_:
             warnings.warn(

@@ -127,3 +127,16 @@ def test_a_directed_graph_is_symmetrized_for_the_inputs_as_for_the_operator():
                                   progress=False, max_steps=300).fit(one_way)
     assert eigenvalue_error(est.eigenvalues_, lam).max() <= 1e-4 and subspace_distance(est.embedding_, vec) <= 1e-3
     assert np.allclose(est.transform(one_way).numpy(), est.embedding_.numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_mlp_that_stalls_on_its_features_is_pointed_here_and_that_advice_works():
+    data = grid_graph(12, 12)
+    data.x = torch.randn(data.num_nodes, 2, generator=torch.Generator().manual_seed(0))  # too little to express
+    lam, vec = exact_eigenpairs(data, 4)
+    with pytest.warns(ConvergenceWarning, match=r"stopped falling.*encoder_kwargs=\{'inputs': 'propagated'\}"):
+        NeuralSpectralEmbedding(4, encoder="mlp", progress=False, max_steps=3000).fit(data)
+    est = NeuralSpectralEmbedding(4, encoder="mlp", encoder_kwargs={"inputs": "propagated"}, progress=False,
+                                  max_steps=3000).fit(data)
+    assert est.converged_
+    assert eigenvalue_error(est.eigenvalues_, lam).max() <= 1e-5 and subspace_distance(est.embedding_, vec) <= 1e-5
