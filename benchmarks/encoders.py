@@ -110,7 +110,7 @@ def run_child(graph, solver, k, threads, net_steps, seed=0, batch_size=0, head="
     return rec
 
 
-def unseen(graph, k, threads, solver="krylov", net_steps=1000, batch_size=0):
+def unseen(graph, k, threads, solver="krylov", net_steps=1000, batch_size=0, seed=0):
     from torch_geometric.transforms import LargestConnectedComponents
 
     from pyg_spectral import NeuralSpectralEmbedding, exact_eigenpairs
@@ -127,7 +127,8 @@ def unseen(graph, k, threads, solver="krylov", net_steps=1000, batch_size=0):
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = NeuralSpectralEmbedding(k, progress=False, **solver_kwargs(solver, net_steps, batch_size)).fit(part)
+        est = NeuralSpectralEmbedding(k, progress=False, seed=seed,
+                                      **solver_kwargs(solver, net_steps, batch_size)).fit(part)
     wall = time.perf_counter() - t
     full = est.transform(data)
     ours = subspace_distance(full, vec)
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--graph"), parser.add_argument("--solver"), parser.add_argument("--out")
     parser.add_argument("--k", type=int, nargs="+", default=[16, 32])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every fit (noise, initialisation, batches)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts (torch, OpenMP, BLAS set together), interleaved within each pass")
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
@@ -184,7 +185,8 @@ def main() -> None:
                 "Full batch; ") + "library defaults (tol 1e-4); networks capped at "
              f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} with k in {args.net_k} only "
              f"(time). Table and Krylov: median of {args.passes} interleaved passes; networks: one pass. Peak RSS: "
-             "the fit's process (graph, imports included). Steps: Krylov's Chebyshev depth. `x table`: wall time "
+             f"the fit's process (graph, imports included). Fit seed {args.seed}. Steps: Krylov's Chebyshev depth. "
+             "`x table`: wall time "
              "over the embedding table's at its best thread count on the same graph and k.", "",
              "| graph | n | k | solver | threads | max eig err | subspace dist | min mode cos | steps | conv | "
              "wall s | CPU s | peak RSS MB | x table |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -201,7 +203,7 @@ def main() -> None:
                 for s, t, h in runs:
                     if s in NETWORKS and p > 0:
                         continue
-                    rec = run_child(graph, s, k, t, args.net_steps, batch_size=args.batch_size,
+                    rec = run_child(graph, s, k, t, args.net_steps, seed=args.seed, batch_size=args.batch_size,
                                     head=h if s in NETWORKS else "auto")
                     u = rec.pop("u")
                     rec.update(eig=float(eigenvalue_error(np.array(rec["eigenvalues"]), lam).max()),
@@ -227,7 +229,7 @@ def main() -> None:
               "| graph | n sub / n | steps | dist | one-hop dist | seen shift | fit wall s |",
               "|---|---|---|---|---|---|---|"]
     for graph in args.unseen_graphs:
-        r = unseen(graph, 16, threads[0], args.unseen_solver, args.net_steps, args.batch_size)
+        r = unseen(graph, 16, threads[0], args.unseen_solver, args.net_steps, args.batch_size, args.seed)
         print(r, flush=True)
         lines.append(f"| {graph} | {r['n_sub']} / {r['n']} | {r['depth']} | {r['ours']:.3f} | {r['one_hop']:.3f} |"
                      f" {r['seen_shift']:.3f} | {r['wall']:.2f} |")

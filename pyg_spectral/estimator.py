@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from .base import SpectralEstimator
-from .encoders import EmbeddingEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
+from .encoders import EmbeddingEncoder, MLPEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
 from .encoders.build import graph_size_kwargs
 from .encoders.propagated import PropagatedInputs
 from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
@@ -89,6 +89,9 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs`: id-keyed noise and projected
             features smoothed by :math:`((I + \hat A)/2)^h`, ``h = 1, 2, 4, ..., 256``, computed once; an MLP
             on a graph without features) or such a module; recomputed on the new graph by :meth:`transform`.
+            ``"skip"`` (``encoder="mlp"``; default ``True`` with built inputs, ``False`` on ``data.x``): a linear
+            map of the inputs added to the MLP's output and started at the Rayleigh–Ritz solution on the inputs'
+            span (:meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), the networks' Ritz start.
         loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM, ``step`` for joint nesting).
         warm_start: reuse the encoder of the previous :meth:`fit` when shapes agree.
         batch_size: ``None`` (default): exact full-batch training. An integer :math:`B`: unbiased mini-batch
@@ -297,6 +300,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                  and getattr(self, "n_components_learned_prev_", None) == m and getattr(self, "_n_prev", None) == n)
         enc_kwargs = dict(self.encoder_kwargs or {})
         enc_kwargs.pop("inputs", None)
+        if self.inputs_ is not None:  # start at the Rayleigh–Ritz solution on the inputs' span (see below)
+            enc_kwargs.setdefault("skip", True)
         head = enc_kwargs.pop("head", "auto")
         # a solved last layer for networks: on the whole graph (full batch) or from averaged batch moments
         # (node / neighbor batches); edge batches and data-parallel ranks keep a trained linear head
@@ -314,6 +319,11 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             encoder.column_grad_scale.copy_(1.0 / loss_fn.vector_mask)
             if not reuse:
                 encoder.ritz_initialize_(op)
+        trunk = encoder.trunk if isinstance(encoder, RitzHead) else encoder
+        if not reuse and isinstance(trunk, MLPEncoder) and trunk.skip is not None:
+            # the network starts where a linear map of its inputs is best (the table's Ritz start); a trained
+            # linear head starts at the nested losses' minimiser there (scaled), a solved head re-solves anyway
+            trunk.ritz_initialize_(self._x, op, scaled=not isinstance(encoder, RitzHead))
         # what this run computes from (parameters + graph fingerprint): compared across ranks, keys checkpoints
         settings = self._settings(data) if ctx is not None or self.checkpoint is not None else None
         # -> objective -> trainer (-> Ritz evaluator)

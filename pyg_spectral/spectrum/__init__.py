@@ -9,9 +9,9 @@ r"""From learned functions to eigenpairs.
 """
 from .finalize import RitzResult, finalize_eigenpairs
 from .ritz import (column_factors, column_signs, fix_signs, normalize_columns, rayleigh_ritz, ritz_from_moments,
-                   ritz_record, ritz_residuals, ritz_start)
+                   ritz_record, ritz_residuals, ritz_start, streamed_moments)
 from .svd import ritz_svd, svd_residuals
 
-__all__ = ["rayleigh_ritz", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start",
+__all__ = ["rayleigh_ritz", "ritz_from_moments", "streamed_moments", "ritz_residuals", "ritz_record", "ritz_start",
            "normalize_columns", "fix_signs", "column_signs", "column_factors", "finalize_eigenpairs", "RitzResult",
            "ritz_svd", "svd_residuals"]

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["rayleigh_ritz", "ritz_moments", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start",
+__all__ = ["rayleigh_ritz", "ritz_moments", "streamed_moments", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start",
            "normalize_columns", "fix_signs", "column_signs", "column_factors"]
 
 
@@ -36,6 +36,33 @@ def ritz_moments(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None) -> Tupl
          if weight is None else weight.detach().double())
     fw = f64 * w.unsqueeze(-1)
     return fw.T @ f64, fw.T @ tf64
+
+
+def streamed_moments(f: Tensor, apply, weight: Tensor, block: int = 64, dtype: Optional[torch.dtype] = None
+                     ) -> Tuple[Tensor, Tensor]:
+    r"""The moments of :func:`ritz_moments` for a wide ``f`` (``[n, d]``, e.g. an MLP's inputs), with
+    :math:`Tf` applied by ``apply`` to ``block`` columns at a time (in ``dtype``, default ``f``'s): memory of
+    ``n x block`` float64 values besides ``f``, never a float64 copy of ``f`` or of :math:`Tf`.
+
+    >>> f, t = torch.randn(30, 5, dtype=torch.float64), torch.diag(torch.linspace(1, 0, 30)).double()
+    >>> w = torch.full((30,), 1 / 30, dtype=torch.float64)
+    >>> M, Q = streamed_moments(f, lambda y: t @ y, w, block=2)
+    >>> M0, Q0 = ritz_moments(f, t @ f, w)
+    >>> bool(torch.allclose(M, M0) and torch.allclose(Q, Q0))
+    True
+    """
+    d, w = f.size(1), weight.detach().double().unsqueeze(-1)
+    gram = torch.zeros(d, d, dtype=torch.float64, device=f.device)
+    cross = torch.zeros(d, d, dtype=torch.float64, device=f.device)
+    for start in range(0, d, int(block)):
+        cols = f[:, start:start + int(block)].detach()
+        wf = cols.double() * w
+        tf = apply(cols.to(dtype or f.dtype)).double()
+        for other in range(0, d, int(block)):  # f^T R [f, Tf] one column block of f at a time
+            rows = f[:, other:other + int(block)].detach().double()
+            gram[other:other + rows.size(1), start:start + cols.size(1)] = rows.T @ wf
+            cross[other:other + rows.size(1), start:start + cols.size(1)] = (rows * w).T @ tf
+    return gram, cross
 
 
 def ritz_from_moments(M: Tensor, Q: Tensor, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:

@@ -9,3 +9,68 @@ def test_forward_and_missing_features():
     assert enc(torch.randn(10, 7)).shape == (10, 4)
     with pytest.raises(ValueError, match="features"):
         enc(None)
+
+
+def _ritz_reference(x, op, m):
+    """Top-m Ritz values and the projector on their Ritz vectors, dense, in the measure's inner product."""
+    import numpy as np
+    import scipy.linalg
+
+    rho = op.measure.double().numpy()
+    t = op.symmetric_matrix().toarray()  # self-adjoint in the measure: T = R^{-1/2} S R^{1/2} for a symmetric S
+    x = x.double().numpy()
+    xr = x * np.sqrt(rho)[:, None]
+    theta, c = scipy.linalg.eigh(xr.T @ t @ xr, xr.T @ xr)
+    c = c[:, ::-1][:, :m]
+    return theta[::-1][:m], x @ c
+
+
+def test_ritz_initialize_starts_at_the_rayleigh_ritz_solution_on_the_inputs():
+    """The skip's outputs are the top Ritz vectors of the operator on the inputs' span, the MLP adds nothing."""
+    import numpy as np
+
+    from pyg_spectral.datasets import grid_graph
+    from pyg_spectral.metrics import subspace_distance
+    from pyg_spectral.operators import LazyAdjacency
+
+    op = LazyAdjacency.from_edge_index(grid_graph(6, 9).edge_index, dtype=torch.float64)
+    x = torch.randn(54, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    theta, u = _ritz_reference(x, op, 5)
+    enc = MLPEncoder(12, 5, hidden_channels=16, skip=True).double().ritz_initialize_(x, op)
+    f = enc(x).detach()
+    assert subspace_distance(f.numpy(), u) <= 1e-10
+    rayleigh = torch.diag(f.T @ (op.measure[:, None] * op.matvec(f))).numpy()
+    assert np.allclose(rayleigh, theta, atol=1e-10)  # orthonormal Ritz functions, in descending order
+    scaled = MLPEncoder(12, 5, hidden_channels=16, skip=True).double().ritz_initialize_(x, op, scaled=True)
+    g = scaled(x).detach()
+    assert np.allclose(torch.diag(g.T @ (op.measure[:, None] * g)).numpy(), theta, atol=1e-10)  # norms sqrt(theta)
+
+
+def test_ritz_initialize_leaves_the_columns_past_the_inputs_rank_to_the_mlp():
+    from pyg_spectral.datasets import cycle_graph
+    from pyg_spectral.operators import LazyAdjacency
+
+    op = LazyAdjacency.from_edge_index(cycle_graph(20).edge_index, dtype=torch.float64)
+    x = torch.randn(20, 2, dtype=torch.float64).repeat(1, 2)  # rank 2 in 4 columns
+    enc = MLPEncoder(4, 3, hidden_channels=8, skip=True).double().ritz_initialize_(x, op)
+    assert torch.count_nonzero(enc.skip.weight[2]) == 0 and torch.count_nonzero(enc.mlp.lins[-1].weight[2]) > 0
+    assert torch.count_nonzero(enc.mlp.lins[-1].weight[:2]) == 0
+
+
+def test_ritz_initialize_needs_the_skip_and_every_node():
+    from pyg_spectral.datasets import cycle_graph
+    from pyg_spectral.operators import LazyAdjacency
+
+    op = LazyAdjacency.from_edge_index(cycle_graph(8).edge_index)
+    with pytest.raises(RuntimeError, match="skip=True"):
+        MLPEncoder(3, 2).ritz_initialize_(torch.randn(8, 3), op)
+    with pytest.raises(ValueError, match=r"\[n, 3\] inputs"):
+        MLPEncoder(3, 2, skip=True).ritz_initialize_(torch.randn(8, 4), op)
+
+
+def test_skip_is_an_mlp_option():
+    from pyg_spectral.encoders import build_encoder
+
+    with pytest.raises(ValueError, match=r"linear skip of an MLP.*encoder='gcn'"):
+        build_encoder("gcn", 4, num_nodes=10, x=torch.randn(10, 3), encoder_kwargs={"skip": True})
+    assert build_encoder("mlp", 4, num_nodes=10, x=torch.randn(10, 3), encoder_kwargs={"skip": True}).skip is not None

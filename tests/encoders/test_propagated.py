@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch_geometric.data import Data
 
 from pyg_spectral import NeuralSpectralEmbedding, exact_eigenpairs
 from pyg_spectral.datasets import cycle_graph, grid_graph
@@ -140,3 +141,19 @@ def test_an_mlp_that_stalls_on_its_features_is_pointed_here_and_that_advice_work
                                   max_steps=3000).fit(data)
     assert est.converged_
     assert eigenvalue_error(est.eigenvalues_, lam).max() <= 1e-5 and subspace_distance(est.embedding_, vec) <= 1e-5
+
+
+def test_the_network_starts_at_the_rayleigh_ritz_solution_on_its_inputs(cora_lcc):
+    """On propagated inputs the MLP has a linear skip started at the inputs' Rayleigh–Ritz solution: after 25
+    steps it already holds Cora's 16 leading eigenvectors (measured 1.3e-5); without the skip it is at 7.6e-2."""
+    _, vec = exact_eigenpairs(cora_lcc, 16)
+    data = Data(edge_index=cora_lcc.edge_index, num_nodes=cora_lcc.num_nodes)  # structure only
+    fits = {}
+    for skip in (True, False):
+        est = NeuralSpectralEmbedding(16, encoder="mlp", encoder_kwargs={"inputs": "propagated", "skip": skip},
+                                      progress=False, max_steps=25)
+        with pytest.warns(ConvergenceWarning):
+            fits[skip] = est.fit(data)
+    assert fits[True].encoder_.trunk.skip is not None and fits[False].encoder_.trunk.skip is None
+    assert subspace_distance(fits[True].embedding_, vec) <= 1e-4
+    assert subspace_distance(fits[False].embedding_, vec) >= 1e-2
