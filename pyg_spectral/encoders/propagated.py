@@ -19,12 +19,16 @@ sparse product per hop (256 in all). Every column is scaled to unit RMS with sca
 and then kept, so a new graph is scaled as the fitted one.
 
 The network learns functions of :math:`\Phi`: Rayleigh–Ritz on :math:`\Phi`'s span alone is a polynomial
-filter of fixed degree, and the MLP's nonlinearity can go beyond it. Measured on graphs without features, ``k = 16``,
-library defaults (``benchmarks/results/encoders_propagated_full.md``, ``encoders_propagated.md``): full batch,
-ego-Facebook and PubMed's LCC both reach eigenvalue error <= 1e-3 and subspace distance <= 1e-2 (where GNNs on
-noise stall on PubMed at 0.28); mini-batch MLP, node sampler, ``B = 256``, 10000 steps on PubMed: 1.5e-2 with
-seed 0, but 7.5e-2 with seed 1; ``B = 1024``, 4000 steps: 2.7e-2 and 3.4e-2. Hops only to 64 hold PubMed's 16 leading eigenvectors to 3.5e-2 / 8.6e-2 (two
-seeds; Rayleigh–Ritz on the inputs alone), hops to 256 to 4e-7: the default goes to 256.
+filter of fixed degree, and the MLP's nonlinearity can go beyond it. The estimator gives an MLP on these inputs a
+linear skip started at that Rayleigh–Ritz solution (``encoder_kwargs["skip"]``, default on;
+:meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), so training starts at the best linear map of
+:math:`\Phi`. Measured on graphs without features, ``k = 16``, library defaults
+(``benchmarks/results/encoders_propagated_full.md``, ``encoders_propagated.md``, ``encoders_propagated_seed1.md``):
+full batch, ego-Facebook 6.1e-8 / 2.7e-8 and PubMed's LCC 2.8e-7 / 6.1e-7 (max eigenvalue error / subspace
+distance; before the skip 1.7e-5 / 1.1e-5 and 6.9e-5 / 1.4e-4; GNNs on noise stall on PubMed at 0.28); mini-batch
+MLP, node sampler, ``B = 256``, 10000 steps on PubMed: 1.4e-2 with seeds 0 and 1 (before the skip 1.5e-2 and
+7.5e-2). Hops only to 64 hold PubMed's 16 leading eigenvectors to 3.5e-2 / 8.6e-2 (two seeds; Rayleigh–Ritz on
+the inputs alone), hops to 256 to 4e-7: the default goes to 256.
 
 Memory: :math:`\Phi` is held, ``n x num_features_out`` values of ``dtype`` (577 float32 columns by default: 2.3 GB
 at ``n = 1e6``), so with mini-batches memory grows with ``n`` here, as with any node features.
