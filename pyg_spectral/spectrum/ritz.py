@@ -7,8 +7,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["rayleigh_ritz", "ritz_moments", "streamed_moments", "ritz_from_moments", "ritz_residuals", "ritz_record", "ritz_start",
-           "normalize_columns", "fix_signs", "column_signs", "column_factors"]
+__all__ = ["rayleigh_ritz", "ritz_moments", "streamed_moments", "ritz_from_moments", "ritz_residuals", "ritz_record",
+           "ritz_start", "normalize_columns", "fix_signs", "column_signs", "column_factors"]
 
 
 def rayleigh_ritz(f: Tensor, tf: Tensor, weight: Optional[Tensor] = None, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:
@@ -59,9 +59,9 @@ def streamed_moments(f: Tensor, apply, weight: Tensor, block: int = 64, dtype: O
         wf = cols.double() * w
         tf = apply(cols.to(dtype or f.dtype)).double()
         for other in range(0, d, int(block)):  # f^T R [f, Tf] one column block of f at a time
-            rows = f[:, other:other + int(block)].detach().double()
-            gram[other:other + rows.size(1), start:start + cols.size(1)] = rows.T @ wf
-            cross[other:other + rows.size(1), start:start + cols.size(1)] = (rows * w).T @ tf
+            left = f[:, other:other + int(block)].detach().double()
+            gram[other:other + left.size(1), start:start + cols.size(1)] = left.T @ wf
+            cross[other:other + left.size(1), start:start + cols.size(1)] = (left * w).T @ tf
     return gram, cross
 
 
