@@ -356,7 +356,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if not self.converged_ and float(self.residuals_.max()) <= self.tol:
             self.converged_ = True  # the final solve (the head on exact moments, Rayleigh–Ritz) reached tol
         if not self.converged_ and self.history_ and self.history_[-1].get("stalled"):
-            # CiteSeer's LCC (k = 16): the MLP on its features stalls at 9.3e-2, on propagated inputs 5.4e-6
+            # CiteSeer's LCC (k = 16): the MLP on its features stalls at 9.3e-2, on propagated inputs 1.9e-6
+            # (benchmarks/results/encoders_propagated_features.md)
             richer = ("encoder_kwargs={'inputs': 'propagated'}" if kind == "mlp" and self.inputs_ is None
                       else "more informative inputs")
             warnings.warn(
