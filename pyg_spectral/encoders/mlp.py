@@ -80,9 +80,12 @@ class MLPEncoder(nn.Module):
         """
         if self.skip is None:
             raise RuntimeError("ritz_initialize_ sets the skip connection: build MLPEncoder with skip=True.")
-        if x is None or x.dim() != 2 or x.size(-1) != self.skip.in_features:
-            raise ValueError(f"ritz_initialize_ needs the [n, {self.skip.in_features}] inputs of every node.")
+        if x is None or x.dim() != 2 or x.size(-1) != self.skip.in_features or x.size(0) != op.num_nodes:
+            raise ValueError(f"ritz_initialize_ needs the [n, {self.skip.in_features}] inputs of every node "
+                             f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
         x = x.to_dense() if x.layout != torch.strided else x
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("ritz_initialize_ got non-finite inputs (NaN or inf).")
         gram, cross = streamed_moments(x, op.matvec, op.measure, dtype=op.dtype)
         theta, coef = ritz_from_moments(gram, cross, rcond)
         r = min(self.skip.out_features, coef.size(1))

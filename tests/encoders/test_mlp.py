@@ -12,7 +12,8 @@ def test_forward_and_missing_features():
 
 
 def _ritz_reference(x, op, m):
-    """Top-m Ritz values and the projector on their Ritz vectors, dense, in the measure's inner product."""
+    """Top-m Ritz values and Ritz vectors of ``op`` on the span of ``x``, dense (scipy), in the measure's inner
+    product."""
     import numpy as np
     import scipy.linalg
 
@@ -51,7 +52,7 @@ def test_ritz_initialize_leaves_the_columns_past_the_inputs_rank_to_the_mlp():
     from pyg_spectral.operators import LazyAdjacency
 
     op = LazyAdjacency.from_edge_index(cycle_graph(20).edge_index, dtype=torch.float64)
-    x = torch.randn(20, 2, dtype=torch.float64).repeat(1, 2)  # rank 2 in 4 columns
+    x = torch.randn(20, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).repeat(1, 2)  # rank 2
     enc = MLPEncoder(4, 3, hidden_channels=8, skip=True).double().ritz_initialize_(x, op)
     assert torch.count_nonzero(enc.skip.weight[2]) == 0 and torch.count_nonzero(enc.mlp.lins[-1].weight[2]) > 0
     assert torch.count_nonzero(enc.mlp.lins[-1].weight[:2]) == 0
@@ -64,8 +65,14 @@ def test_ritz_initialize_needs_the_skip_and_every_node():
     op = LazyAdjacency.from_edge_index(cycle_graph(8).edge_index)
     with pytest.raises(RuntimeError, match="skip=True"):
         MLPEncoder(3, 2).ritz_initialize_(torch.randn(8, 3), op)
-    with pytest.raises(ValueError, match=r"\[n, 3\] inputs"):
+    with pytest.raises(ValueError, match=r"\[n, 3\] inputs of every node \(n = 8\), got \(8, 4\)"):
         MLPEncoder(3, 2, skip=True).ritz_initialize_(torch.randn(8, 4), op)
+    with pytest.raises(ValueError, match=r"\(n = 8\), got \(5, 3\)"):  # not every node
+        MLPEncoder(3, 2, skip=True).ritz_initialize_(torch.randn(5, 3), op)
+    nan = torch.randn(8, 3)
+    nan[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        MLPEncoder(3, 2, skip=True).ritz_initialize_(nan, op)
 
 
 def test_skip_is_an_mlp_option():
