@@ -26,6 +26,9 @@ Solvers:
 * ``neural_minibatch_ritz``: the SIGN inputs with the library's mini-batch default, a solved head
   (``RitzHead``: head from averaged batch moments, trunk trained on the Ritz residual, exact head streamed over
   node chunks at the end), default learning rate, ``--sign-steps`` steps.
+* ``neural_minibatch_ritz_start``: ``neural_minibatch_ritz`` with the MLP's Ritz start (``encoder_kwargs["skip"]``:
+  a linear skip started at Rayleigh–Ritz on the inputs' span, its moments summed over node chunks, so memory stays
+  that of a batch), ``--ritz-start-steps`` steps.
 
 The neural solvers are seeded (the estimator's default ``seed=0``).
 
@@ -75,10 +78,11 @@ import _timing  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 K = 32
 SOLVERS = ("eigsh", "lobpcg", "scipy_lobpcg", "neural_full", "krylov", "neural_minibatch", "neural_minibatch_sign",
-           "neural_minibatch_ritz")
+           "neural_minibatch_ritz", "neural_minibatch_ritz_start")
 ITERATIVE = ("lobpcg", "scipy_lobpcg")  # skipped above --big
 #: parent options the worker reads, forwarded to every worker (the thread count is added per run)
-WORKER_OPTIONS = ("lobpcg_iters", "full_steps", "minibatch_steps", "sign_steps", "reference_max")
+WORKER_OPTIONS = ("lobpcg_iters", "full_steps", "minibatch_steps", "sign_steps", "ritz_start_steps",
+                  "reference_max")
 
 
 # ---------------------------------------------------------------- worker side
@@ -272,15 +276,17 @@ def worker(solver: str, kind: str, n: int, args) -> dict:
                               eval_every=250, eval_size=4096,
                               # the trained linear head that scale.md records (the solved head: encoders_minibatch.md)
                               encoder_kwargs={"hidden_channels": 64, "head": "linear"})
-                if solver == "neural_minibatch_ritz":
-                    kwargs.update(lr=None, encoder_kwargs={"hidden_channels": 64, "head": "ritz"})
-                if solver in ("neural_minibatch_sign", "neural_minibatch_ritz"):
+                if solver in ("neural_minibatch_ritz", "neural_minibatch_ritz_start"):
+                    kwargs.update(lr=None, encoder_kwargs={"hidden_channels": 64, "head": "ritz",
+                                                           "skip": solver == "neural_minibatch_ritz_start"})
+                if solver in ("neural_minibatch_sign", "neural_minibatch_ritz", "neural_minibatch_ritz_start"):
                     from pyg_spectral.operators import NormalizedAdjacency
 
                     adj = NormalizedAdjacency.from_edge_index(data.edge_index, None, data.num_nodes, check=False)
                     data.x = torch.cat([data.x, adj.matvec(data.x)], 1)
                     del adj
-                    kwargs.update(max_steps=args.sign_steps)
+                    kwargs.update(max_steps=args.ritz_start_steps if solver == "neural_minibatch_ritz_start"
+                                  else args.sign_steps)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model = NeuralSpectralEmbedding(K, **kwargs).fit(data)
@@ -552,7 +558,8 @@ had converged; converged: pairs of the block within tol); neural_full: defaults,
 {args.full_steps} steps; krylov: defaults, tol=1e-3; neural_minibatch: MLP (64 hidden, linear head), batch 1024,
 Adam 3e-3, {args.minibatch_steps} steps; neural_minibatch_sign: the same on [x, D^-1/2 A D^-1/2 x],
 {args.sign_steps} steps; neural_minibatch_ritz: the same inputs, solved (Ritz) head, default learning rate,
-{args.sign_steps} steps. Above n = {args.big} only sbm runs, without lobpcg and scipy_lobpcg.
+{args.sign_steps} steps; neural_minibatch_ritz_start: that with the MLP's Ritz start (a linear skip at
+Rayleigh–Ritz on the inputs' span, moments in node chunks), {args.ritz_start_steps} steps. Above n = {args.big} only sbm runs, without lobpcg and scipy_lobpcg.
 
 ## Runs
 
@@ -620,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--full-steps", type=int, default=3000)
     parser.add_argument("--minibatch-steps", type=int, default=1000)
     parser.add_argument("--sign-steps", type=int, default=2000)
+    parser.add_argument("--ritz-start-steps", type=int, default=250)
     parser.add_argument("--big", type=int, default=500_000,
                         help="above this size run only the sbm graph and skip lobpcg")
     parser.add_argument("--reference-max", type=int, default=1_000_000)

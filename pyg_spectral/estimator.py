@@ -91,7 +91,10 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             on a graph without features) or such a module; recomputed on the new graph by :meth:`transform`.
             ``"skip"`` (``encoder="mlp"``; default ``True`` with built inputs, ``False`` on ``data.x``): a linear
             map of the inputs added to the MLP's output and started at the Rayleigh–Ritz solution on the inputs'
-            span (:meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), the networks' Ritz start.
+            span (:meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), the networks' Ritz start; with
+            ``batch_size`` its moments are summed over node chunks of ``max(batch_size, 8192)`` rows (memory of a
+            chunk's neighbourhood). Mini-batch steps then move the network off its start (Cora's LCC, structure
+            only, ``B = 256``: 1.6e-3 after one step, 1.3e-2 after 25; PubMed: 1.4e-2 after 10000).
         loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM, ``step`` for joint nesting).
         warm_start: reuse the encoder of the previous :meth:`fit` when shapes agree.
         batch_size: ``None`` (default): exact full-batch training. An integer :math:`B`: unbiased mini-batch
@@ -323,7 +326,9 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if not reuse and isinstance(trunk, MLPEncoder) and trunk.skip is not None:
             # the network starts where a linear map of its inputs is best (the table's Ritz start); a trained
             # linear head starts at the nested losses' minimiser there (scaled), a solved head re-solves anyway
-            trunk.ritz_initialize_(self._x, op, scaled=not isinstance(encoder, RitzHead))
+            # (mini-batch: moments in node chunks, so that memory stays that of a batch, as in training)
+            trunk.ritz_initialize_(self._x, op, scaled=not isinstance(encoder, RitzHead),
+                                   chunk=None if self.batch_size is None else max(int(self.batch_size), 8192))
         # what this run computes from (parameters + graph fingerprint): compared across ranks, keys checkpoints
         settings = self._settings(data) if ctx is not None or self.checkpoint is not None else None
         # -> objective -> trainer (-> Ritz evaluator)

@@ -56,7 +56,8 @@ class MLPEncoder(nn.Module):
         return out if self.skip is None else out + self.skip(x)
 
     @torch.no_grad()
-    def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7) -> "MLPEncoder":
+    def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
+                         chunk: Optional[int] = None) -> "MLPEncoder":
         r"""Start the network at the Rayleigh–Ritz solution of ``op`` on the span of its inputs ``x``
         (``[n, in_channels]``, every node): the skip's rows become the top Ritz coefficients :math:`c_l`
         (so output column :math:`l` is the Ritz function :math:`x c_l`, times :math:`\sqrt{\theta_l}` with
@@ -64,7 +65,8 @@ class MLPEncoder(nn.Module):
         columns, so training starts where a linear map of the inputs is best and the MLP learns a correction.
         Columns beyond the span's rank keep the MLP's random start. The moments are streamed in column
         blocks (:func:`~pyg_spectral.spectrum.ritz.streamed_moments`): memory of ``n x 64`` float64 values
-        besides ``x``.
+        besides ``x``; with ``chunk`` (a one-hop operator, as mini-batch training has), in node chunks of that many
+        rows (:meth:`~pyg_spectral.sampling.OperatorRows.moments`): memory of a chunk's neighbourhood.
 
         >>> import numpy as np
         >>> from pyg_spectral.datasets import grid_graph
@@ -86,7 +88,12 @@ class MLPEncoder(nn.Module):
         x = x.to_dense() if x.layout != torch.strided else x
         if not bool(torch.isfinite(x).all()):
             raise ValueError("ritz_initialize_ got non-finite inputs (NaN or inf).")
-        gram, cross = streamed_moments(x, op.matvec, op.measure, dtype=op.dtype)
+        if chunk is None:
+            gram, cross = streamed_moments(x, op.matvec, op.measure, dtype=op.dtype)
+        else:
+            from ..sampling.rows import OperatorRows
+
+            gram, cross = OperatorRows(op).moments(x, op.measure, chunk)
         theta, coef = ritz_from_moments(gram, cross, rcond)
         r = min(self.skip.out_features, coef.size(1))
         if scaled:

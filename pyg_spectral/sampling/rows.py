@@ -71,3 +71,34 @@ class OperatorRows:
             return out.index_add_(0, owner, vals.to(f_u.dtype).unsqueeze(-1) * f_u[local])
 
         return u_id, apply
+
+    @torch.no_grad()
+    def moments(self, f: Tensor, weight: Tensor, chunk: int = 8192) -> Tuple[Tensor, Tensor]:
+        r"""The exact moments :math:`f^\top R f` and :math:`f^\top R\, Tf` of every node's rows ``f``
+        (``[n, d]``, e.g. an MLP's inputs; ``weight`` the diagonal of :math:`R`), summed over node chunks of
+        ``chunk`` rows in float64: memory of a chunk's neighbourhood, not of the graph.
+
+        >>> import torch
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> from pyg_spectral.operators import build_operator
+        >>> from pyg_spectral.spectrum.ritz import ritz_moments
+        >>> op = build_operator("laplacian", cycle_graph(9).edge_index, num_nodes=9, dtype=torch.float64)
+        >>> f = torch.randn(9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        >>> M, Q = OperatorRows(op).moments(f, op.measure, chunk=4)
+        >>> M0, Q0 = ritz_moments(f, op.matvec(f), op.measure)
+        >>> bool(torch.allclose(M, M0) and torch.allclose(Q, Q0))
+        True
+        """
+        from ..spectrum.ritz import ritz_moments
+
+        n = f.size(0)
+        if int(chunk) < 1:
+            raise ValueError(f"chunk must be a positive number of rows, got {chunk!r}.")
+        gram = cross = None
+        for start in range(0, n, int(chunk)):
+            n_id = torch.arange(start, min(start + int(chunk), n), device=f.device)
+            u_id, apply = self.neighbourhood(n_id)
+            f_u = f[u_id].double()
+            g, c = ritz_moments(f_u[torch.searchsorted(u_id, n_id)], apply(f_u), weight[n_id])
+            gram, cross = (g, c) if gram is None else (gram + g, cross + c)
+        return gram, cross

@@ -47,6 +47,20 @@ def test_ritz_initialize_starts_at_the_rayleigh_ritz_solution_on_the_inputs():
     assert np.allclose(torch.diag(g.T @ (op.measure[:, None] * g)).numpy(), theta, atol=1e-10)  # norms sqrt(theta)
 
 
+def test_ritz_initialize_in_node_chunks_is_the_same_start():
+    """``chunk`` (mini-batch training: memory of a chunk's neighbourhood) gives the streamed start."""
+    from pyg_spectral.datasets import grid_graph
+    from pyg_spectral.operators import NormalizedAdjacency
+
+    op = NormalizedAdjacency.from_edge_index(grid_graph(6, 9).edge_index, dtype=torch.float64)
+    x = torch.randn(54, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    whole = MLPEncoder(12, 5, hidden_channels=16, skip=True).double().ritz_initialize_(x, op)
+    chunked = MLPEncoder(12, 5, hidden_channels=16, skip=True).double().ritz_initialize_(x, op, chunk=10)
+    f, g = whole(x).detach(), chunked(x).detach()
+    signs = torch.sign((f * g).sum(0))  # Ritz vectors are defined up to sign
+    assert torch.allclose(f, g * signs, atol=1e-10)
+
+
 def test_ritz_initialize_leaves_the_columns_past_the_inputs_rank_to_the_mlp():
     from pyg_spectral.datasets import cycle_graph
     from pyg_spectral.operators import LazyAdjacency

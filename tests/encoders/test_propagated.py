@@ -157,3 +157,18 @@ def test_the_network_starts_at_the_rayleigh_ritz_solution_on_its_inputs(cora_lcc
     assert fits[True].encoder_.trunk.skip is not None and fits[False].encoder_.trunk.skip is None
     assert subspace_distance(fits[True].embedding_, vec) <= 1e-4
     assert subspace_distance(fits[False].embedding_, vec) >= 1e-2
+
+
+def test_mini_batch_training_starts_at_the_rayleigh_ritz_solution_too(cora_lcc):
+    """With mini-batches the Ritz start's moments are summed over node chunks (memory of a chunk, not of the
+    graph) and give the same start: after one step of 256 nodes, Cora's 16 leading eigenvectors to 1.6e-3
+    (measured); without the skip 0.39. (Mini-batch steps then move the network off its start: 1.3e-2 after 25.)"""
+    _, vec = exact_eigenpairs(cora_lcc, 16)
+    data = Data(edge_index=cora_lcc.edge_index, num_nodes=cora_lcc.num_nodes)
+    dist = {}
+    for skip in (True, False):
+        est = NeuralSpectralEmbedding(16, encoder="mlp", encoder_kwargs={"inputs": "propagated", "skip": skip},
+                                      progress=False, max_steps=1, batch_size=256)
+        with pytest.warns(ConvergenceWarning):
+            dist[skip] = subspace_distance(est.fit(data).embedding_, vec)
+    assert dist[True] <= 1e-2 and dist[False] >= 0.1
