@@ -1,7 +1,7 @@
 r"""Rows of a graph operator: :math:`(Tf)` at a node batch from the outputs at its neighbours."""
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Callable, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -73,10 +73,12 @@ class OperatorRows:
         return u_id, apply
 
     @torch.no_grad()
-    def moments(self, f: Tensor, weight: Tensor, chunk: int = 8192) -> Tuple[Tensor, Tensor]:
+    def moments(self, f: Union[Tensor, Callable[[Tensor], Tensor]], weight: Tensor, chunk: int = 8192
+                ) -> Tuple[Tensor, Tensor]:
         r"""The exact moments :math:`f^\top R f` and :math:`f^\top R\, Tf` of every node's rows ``f``
-        (``[n, d]``, e.g. an MLP's inputs; ``weight`` the diagonal of :math:`R`), summed over node chunks of
-        ``chunk`` rows in float64: memory of a chunk's neighbourhood, not of the graph.
+        (``[n, d]``, e.g. an MLP's inputs, or a function from node ids to their rows, e.g. a trunk on its
+        inputs; ``weight`` the diagonal of :math:`R`), summed over node chunks of ``chunk`` rows in float64:
+        memory of a chunk's neighbourhood, not of the graph.
 
         >>> import torch
         >>> from pyg_spectral.datasets import cycle_graph
@@ -91,14 +93,15 @@ class OperatorRows:
         """
         from ..spectrum.ritz import ritz_moments
 
-        n = f.size(0)
+        rows = f.__getitem__ if isinstance(f, Tensor) else f
+        n = weight.numel()
         if int(chunk) < 1:
             raise ValueError(f"chunk must be a positive number of rows, got {chunk!r}.")
         gram = cross = None
         for start in range(0, n, int(chunk)):
-            n_id = torch.arange(start, min(start + int(chunk), n), device=f.device)
+            n_id = torch.arange(start, min(start + int(chunk), n), device=weight.device)
             u_id, apply = self.neighbourhood(n_id)
-            f_u = f[u_id].double()
+            f_u = rows(u_id).double()
             g, c = ritz_moments(f_u[torch.searchsorted(u_id, n_id)], apply(f_u), weight[n_id])
             gram, cross = (g, c) if gram is None else (gram + g, cross + c)
         return gram, cross

@@ -237,14 +237,7 @@ class MiniBatchObjective(Objective):
         if self.inputs == "graph":
             h = trunk(self.x, self.edge_index, **graph_size_kwargs(trunk, self.x, n))
             return ritz_moments(h, op.matvec(h.to(op.dtype)), measure)
-        gram = cross = None
-        for start in range(0, n, int(chunk)):
-            n_id = torch.arange(start, min(start + int(chunk), n), device=measure.device)
-            u_id, apply = self.rows.neighbourhood(n_id)
-            h_u = self.encode(u_id, trunk)
-            g, c = ritz_moments(h_u[torch.searchsorted(u_id, n_id)], apply(h_u), measure[n_id])
-            gram, cross = (g, c) if gram is None else (gram + g, cross + c)
-        return gram, cross
+        return self.rows.moments(lambda u_id: self.encode(u_id, trunk), measure, chunk)
 
     # ----------------------------------------------------------- evaluation
     def held_out(self, size: int, seed: int) -> Tuple[Tensor, Tensor]:

@@ -34,6 +34,8 @@ def test_chunked_moments_are_the_whole_graph_moments(karate, operator):
     for chunk in (1, 5, 34, 100):
         m, q = OperatorRows(op).moments(f, op.measure, chunk)
         assert torch.allclose(m, gram, atol=1e-13) and torch.allclose(q, cross, atol=1e-13)
+    m, q = OperatorRows(op).moments(lambda ids: 2 * f[ids], op.measure, 5)  # rows from a function of the ids
+    assert torch.allclose(m, 4 * gram, atol=1e-12) and torch.allclose(q, 4 * cross, atol=1e-12)
     m, q = OperatorRows(op).moments(f.float(), op.measure, 7)
     assert m.dtype == torch.float64 and torch.allclose(q, cross, atol=1e-6)
     with pytest.raises(ValueError, match="chunk must be a positive"):
