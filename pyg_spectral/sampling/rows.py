@@ -95,6 +95,10 @@ class OperatorRows:
 
         rows = f.__getitem__ if isinstance(f, Tensor) else f
         n = weight.numel()
+        if n != self.op.num_nodes or (isinstance(f, Tensor) and (f.dim() != 2 or f.size(0) != n)):
+            shape = tuple(f.shape) if isinstance(f, Tensor) else "a function"
+            raise ValueError(f"moments needs a weight per node and [n, d] rows of every node "
+                             f"(n = {self.op.num_nodes}), got {n} weights and rows {shape}.")
         if int(chunk) < 1:
             raise ValueError(f"chunk must be a positive number of rows, got {chunk!r}.")
         gram = cross = None

@@ -40,3 +40,7 @@ def test_chunked_moments_are_the_whole_graph_moments(karate, operator):
     assert m.dtype == torch.float64 and torch.allclose(q, cross, atol=1e-6)
     with pytest.raises(ValueError, match="chunk must be a positive"):
         OperatorRows(op).moments(f, op.measure, 0)
+    with pytest.raises(ValueError, match=r"rows of every node \(n = 34\), got 34 weights and rows \(30, 4\)"):
+        OperatorRows(op).moments(f[:30], op.measure)  # not every node: no silent partial sums
+    with pytest.raises(ValueError, match="got 30 weights"):
+        OperatorRows(op).moments(f, op.measure[:30])
