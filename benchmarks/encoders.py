@@ -1,5 +1,6 @@
 """Encoders against the exact eigenpairs: embedding table (the reference), Krylov-RR, MLP (on the features, or on
-propagated inputs: ``mlp_propagated``), GCN, SAGE, GIN.
+propagated inputs: ``mlp_propagated``), GCN, SAGE, GIN (on the features and noise, or on propagated inputs:
+``gcn_propagated``, ``sage_propagated``, ``gin_propagated``).
 
 Full batch, library defaults (``tol=1e-4``), except that the networks get a bounded ``--net-steps`` (what they
 reach is reported; they do not meet ``tol``). Per graph (Cora LCC and CiteSeer LCC with features;
@@ -33,24 +34,30 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-SOLVERS = {"embedding": {}, "krylov": {}, "mlp": {}, "mlp_propagated": {}, "gcn": {}, "sage": {}, "gin": {}}
-NETWORKS = ("mlp", "mlp_propagated", "gcn", "sage", "gin")
+NETWORKS = ("mlp", "mlp_propagated", "gcn", "sage", "gin", "gcn_propagated", "sage_propagated", "gin_propagated")
+SOLVERS = {name: {} for name in ("embedding", "krylov") + NETWORKS}
 #: solvers that are an encoder with non-default inputs: ``mlp_propagated`` is ``encoder="mlp"`` on
-#: ``encoder_kwargs["inputs"] = "propagated"`` (it runs on graphs without features too)
-INPUTS = {"mlp_propagated": ("mlp", "propagated")}
+#: ``encoder_kwargs["inputs"] = "propagated"`` (it runs on graphs without features too), and so for the GNNs
+KEEP_START = {"auto": None, "true": True, "false": False}
+INPUTS = {f"{net}_propagated": (net, "propagated") for net in ("mlp", "gcn", "sage", "gin")}
 
 
-def solver_kwargs(solver: str, net_steps: int, batch_size: int = 0, head: Optional[str] = None) -> dict:
-    """The estimator's keywords for ``solver``: its encoder and, for networks, the step cap, the inputs and
-    head (``encoder_kwargs``) and the sampler (node batches for an MLP, neighbor-sampled subgraphs for GNNs).
+def solver_kwargs(solver: str, net_steps: int, batch_size: int = 0, head: Optional[str] = None,
+                  keep_start: Optional[bool] = None) -> dict:
+    """The estimator's keywords for ``solver``: its encoder and, for networks, the step cap, the inputs, head
+    and ``keep_start`` (``encoder_kwargs``; ``None``: the library's default) and the sampler (node batches for an
+    MLP, neighbor-sampled subgraphs for GNNs).
 
     >>> solver_kwargs("mlp_propagated", 100, batch_size=256)
     {'encoder': 'mlp', 'max_steps': 100, 'encoder_kwargs': {'inputs': 'propagated'}, 'batch_size': 256, 'sampler': 'node'}
+    >>> solver_kwargs("sage_propagated", 100, batch_size=256, keep_start=False)["encoder_kwargs"]
+    {'inputs': 'propagated', 'keep_start': False}
     """
     encoder, inputs = INPUTS.get(solver, (solver, None))
     kwargs = {"encoder": encoder}
     if solver in NETWORKS:
-        encoder_kwargs = {**({"head": head} if head else {}), **({"inputs": inputs} if inputs else {})}
+        encoder_kwargs = {**({"head": head} if head else {}), **({"inputs": inputs} if inputs else {}),
+                          **({"keep_start": keep_start} if keep_start is not None else {})}
         kwargs.update(max_steps=net_steps, encoder_kwargs=encoder_kwargs or None)
         if batch_size:
             kwargs.update(batch_size=batch_size, sampler="node" if encoder == "mlp" else "neighbor")
@@ -80,7 +87,8 @@ def child(args) -> None:
     torch.set_num_threads(args.threads)
     data = load(args.graph)
     est = NeuralSpectralEmbedding(args.k, progress=False, seed=args.seed,
-                                  **solver_kwargs(args.solver, args.net_steps, args.batch_size, args.head))
+                                  **solver_kwargs(args.solver, args.net_steps, args.batch_size, args.head,
+                                                  KEEP_START[args.keep_start]))
     cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -93,7 +101,7 @@ def child(args) -> None:
                       "eigenvalues": est.eigenvalues_.tolist()}))
 
 
-def run_child(graph, solver, k, threads, net_steps, seed=0, batch_size=0, head="auto"):
+def run_child(graph, solver, k, threads, net_steps, seed=0, batch_size=0, head="auto", keep_start="auto"):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "u.npy")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
@@ -102,7 +110,7 @@ def run_child(graph, solver, k, threads, net_steps, seed=0, batch_size=0, head="
         proc = subprocess.run([sys.executable, __file__, "--child", "--graph", graph, "--solver", solver,
                                "--k", str(k), "--threads", str(threads), "--net-steps", str(net_steps),
                                "--seed", str(seed), "--out", out, "--batch-size", str(batch_size),
-                               "--head", head], capture_output=True, text=True, env=env)
+                               "--head", head, "--keep-start", keep_start], capture_output=True, text=True, env=env)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-2000:])
         rec = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -162,6 +170,9 @@ def main() -> None:
     parser.add_argument("--heads", nargs="+", default=["auto"], choices=["auto", "ritz", "linear"],
                         help="networks' heads (encoder_kwargs['head']); each is a row")
     parser.add_argument("--head", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-start", default="auto", choices=list(KEEP_START),
+                        help="networks with a Ritz-started skip: keep the start as extra columns of the solved head's "
+                             "basis (encoder_kwargs['keep_start']; auto: the library's default, on with mini-batches)")
     parser.add_argument("--unseen-graphs", nargs="*", default=["Cora", "CiteSeer", "PubMed"])
     parser.add_argument("--unseen-solver", default="krylov", choices=["krylov", *NETWORKS],
                         help="encoder fitted on the subgraph (networks: --net-steps, --batch-size)")
@@ -185,7 +196,7 @@ def main() -> None:
                 "Full batch; ") + "library defaults (tol 1e-4); networks capped at "
              f"max_steps={args.net_steps} and run on {', '.join(args.net_graphs)} with k in {args.net_k} only "
              f"(time). Table and Krylov: median of {args.passes} interleaved passes; networks: one pass. Peak RSS: "
-             f"the fit's process (graph, imports included). Fit seed {args.seed}. Steps: Krylov's Chebyshev depth. "
+             f"the fit's process (graph, imports included). Fit seed {args.seed}; keep_start {args.keep_start}. Steps: Krylov's Chebyshev depth. "
              "`x table`: wall time "
              "over the embedding table's at its best thread count on the same graph and k.", "",
              "| graph | n | k | solver | threads | max eig err | subspace dist | min mode cos | steps | conv | "
@@ -204,7 +215,7 @@ def main() -> None:
                     if s in NETWORKS and p > 0:
                         continue
                     rec = run_child(graph, s, k, t, args.net_steps, seed=args.seed, batch_size=args.batch_size,
-                                    head=h if s in NETWORKS else "auto")
+                                    head=h if s in NETWORKS else "auto", keep_start=args.keep_start)
                     u = rec.pop("u")
                     rec.update(eig=float(eigenvalue_error(np.array(rec["eigenvalues"]), lam).max()),
                                dist=subspace_distance(u, vec), cos=float(mode_cosines(u, vec, lam).min()))

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from .base import SpectralEstimator
-from .encoders import EmbeddingEncoder, MLPEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
+from .encoders import EmbeddingEncoder, GNNEncoder, MLPEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
 from .encoders.build import graph_size_kwargs
 from .encoders.propagated import PropagatedInputs
 from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
@@ -305,7 +305,10 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         enc_kwargs.pop("inputs", None)
         if self.inputs_ is not None:  # start at the Rayleigh–Ritz solution on the inputs' span (see below)
             enc_kwargs.setdefault("skip", True)
+            if kind == "gnn":  # built inputs already tell the nodes apart (id-keyed noise, propagated)
+                enc_kwargs.setdefault("random_features", 0)
         head = enc_kwargs.pop("head", "auto")
+        keep_start = enc_kwargs.pop("keep_start", None)
         # a solved last layer for networks: on the whole graph (full batch) or from averaged batch moments
         # (node / neighbor batches); edge batches and data-parallel ranks keep a trained linear head
         ritz_ok = kind in ("mlp", "gnn") and ctx is None and (self.batch_size is None or self.sampler != "edge")
@@ -323,12 +326,19 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             if not reuse:
                 encoder.ritz_initialize_(op)
         trunk = encoder.trunk if isinstance(encoder, RitzHead) else encoder
-        if not reuse and isinstance(trunk, MLPEncoder) and trunk.skip is not None:
+        if not reuse and isinstance(trunk, (MLPEncoder, GNNEncoder)) and trunk.skip is not None:
             # the network starts where a linear map of its inputs is best (the table's Ritz start); a trained
             # linear head starts at the nested losses' minimiser there (scaled), a solved head re-solves anyway
             # (mini-batch: moments in node chunks, so that memory stays that of a batch, as in training)
-            trunk.ritz_initialize_(self._x, op, scaled=not isinstance(encoder, RitzHead),
+            solved = isinstance(encoder, RitzHead)
+            keep = (self.batch_size is not None and solved) if keep_start is None else bool(keep_start)
+            if keep and not solved:
+                raise ValueError("encoder_kwargs['keep_start'] keeps the Ritz start as extra columns of the basis a "
+                                 "solved head combines: it needs encoder_kwargs['head']='ritz' (or 'auto').")
+            trunk.ritz_initialize_(self._x, op, scaled=not solved, keep_start=keep,
                                    chunk=None if self.batch_size is None else max(int(self.batch_size), 8192))
+            if keep:  # the head combines the trunk's columns and the kept start's
+                encoder.coef = encoder.coef.new_zeros(encoder.coef.size(0) + trunk.start.size(0), encoder.out_channels)
         # what this run computes from (parameters + graph fingerprint): compared across ranks, keys checkpoints
         settings = self._settings(data) if ctx is not None or self.checkpoint is not None else None
         # -> objective -> trainer (-> Ritz evaluator)
@@ -380,13 +390,13 @@ class NeuralSpectralEmbedding(SpectralEstimator):
     def _input_transform(self, kind: str, x: Optional[Tensor]) -> Optional[nn.Module]:
         """``encoder_kwargs["inputs"]``: ``"features"`` (default: ``data.x`` as it is; ``None`` returned),
         ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs` at its defaults) or a module called as
-        ``inputs(x, edge_index, num_nodes=, n_id=, edge_weight=)``; an MLP only."""
+        ``inputs(x, edge_index, num_nodes=, n_id=, edge_weight=)``; an MLP or a GNN."""
         inputs = (self.encoder_kwargs or {}).get("inputs", "features")
         if isinstance(inputs, str) and inputs == "features":
             return None
-        if kind != "mlp":
-            raise ValueError(f"encoder_kwargs['inputs']={inputs!r} builds the inputs of an MLP: use encoder='mlp' "
-                             f"(got encoder={self.encoder!r}).")
+        if kind not in ("mlp", "gnn"):
+            raise ValueError(f"encoder_kwargs['inputs']={inputs!r} builds the inputs of a network: use encoder='mlp' "
+                             f"or a GNN (got encoder={self.encoder!r}).")
         if isinstance(inputs, nn.Module):
             return inputs
         if inputs == "propagated":

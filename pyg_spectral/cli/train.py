@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--operator", default="laplacian", choices=OPERATORS, help="graph operator")
     p.add_argument("--encoder", default="mlp", choices=ENCODERS, help="network that outputs the eigenvectors")
     p.add_argument("--inputs", default="features", choices=["features", "propagated"],
-                   help="what an MLP reads: the node features, or multi-scale propagated noise and features "
+                   help="what a network (MLP or GNN) reads: the node features, or multi-scale propagated noise and features "
                         "computed once (PropagatedInputs; for graphs without features)")
     p.add_argument("--hidden-channels", type=int, default=256, help="encoder width")
     p.add_argument("--num-layers", type=int, default=None, help="encoder depth (default: the encoder's own)")
@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--output must end in .pt, got {out.name}")
     if out.exists() and not args.force:  # checked by every rank, before any of them waits for the others
         raise CLIError(f"{out} exists; pass --force to overwrite")
-    if args.inputs != "features" and args.encoder != "mlp":
-        raise CLIError(f"--inputs {args.inputs} builds the inputs of an MLP: use --encoder mlp "
+    if args.inputs != "features" and args.encoder in ("embedding", "krylov"):
+        raise CLIError(f"--inputs {args.inputs} builds the inputs of a network: use --encoder mlp or a GNN "
                        f"(got --encoder {args.encoder})")
     ctx = init_distributed(args.backend, timeout_s=args.timeout)
     data = _load_input(args)

@@ -57,9 +57,6 @@ def build_encoder(encoder: Union[str, nn.Module], out_channels: int, *, num_node
                                 measure.detach().cpu().float(), seed=seed, **kwargs).to(device)
     if kind == "krylov":
         return KrylovEncoder(x.size(-1) if x is not None else 0, out_channels, seed=seed, **kwargs).to(device)
-    if kind != "mlp" and "skip" in kwargs:
-        raise ValueError(f"encoder_kwargs['skip'] is the linear skip of an MLP (MLPEncoder): use encoder='mlp' "
-                         f"(got encoder={encoder!r}).")
     if head not in ("linear", "ritz"):
         raise ValueError(f"head must be 'linear' or 'ritz', got {head!r}.")
     width = int(kwargs.pop("head_width", max(4 * out_channels, 64))) if head == "ritz" else out_channels

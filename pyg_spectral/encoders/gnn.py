@@ -9,6 +9,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GCN, GIN, GraphSAGE
 
 from .noise import hashed_normal
+from .skip import ritz_initialize_skip_
 
 __all__ = ["GNNEncoder", "random_node_features", "GNN_MODELS"]
 
@@ -77,6 +78,10 @@ class GNNEncoder(nn.Module):
         random_features: number of random input channels.
         seed: seed of the random features.
         degree_feature: add the log-degree column (default: when ``in_channels == 0``).
+        skip: add a linear map of the node features to the output, :math:`f = \mathrm{GNN}(\cdot) + W x`,
+            which :meth:`ritz_initialize_` can start at the Rayleigh–Ritz solution on the features' span (with
+            propagated inputs, :class:`~pyg_spectral.encoders.PropagatedInputs`, that span holds the graph's
+            smooth eigenvectors and the GNN learns a correction). Needs ``in_channels > 0``.
         **kwargs: passed to the PyG model.
 
     Example:
@@ -100,6 +105,7 @@ class GNNEncoder(nn.Module):
         random_features: int = 32,
         seed: int = 0,
         degree_feature: Optional[bool] = None,
+        skip: bool = False,
         **kwargs,
     ):
         super().__init__()
@@ -107,6 +113,8 @@ class GNNEncoder(nn.Module):
             raise ValueError(f"Unknown gnn {gnn!r}; choose one of {sorted(GNN_MODELS)}.")
         if in_channels + random_features <= 0:
             raise ValueError("GNNEncoder needs node features or random_features > 0.")
+        if skip and in_channels <= 0:
+            raise ValueError("GNNEncoder(skip=True) is a linear map of the node features: it needs in_channels > 0.")
         self.in_channels, self.random_features, self.seed = int(in_channels), int(random_features), int(seed)
         self.gnn_name = gnn
         self.degree_feature = self.in_channels == 0 if degree_feature is None else bool(degree_feature)
@@ -120,6 +128,9 @@ class GNNEncoder(nn.Module):
             in_channels=self.in_channels + self.random_features + int(self.degree_feature), hidden_channels=hidden_channels,
             num_layers=num_layers, out_channels=out_channels, **kwargs,
         )
+        self.skip = nn.Linear(self.in_channels, out_channels, bias=False) if skip else None
+        # the Ritz start's coefficients kept as frozen extra output columns (ritz_initialize_(keep_start=True))
+        self.register_buffer("start", torch.empty(0, self.in_channels))
         self._noise_cache: Dict[Tuple[int, str, torch.dtype], Tensor] = {}
         self._input_cache, self._adjacency_cache = _IdentityCache(), _IdentityCache()
 
@@ -157,11 +168,51 @@ class GNNEncoder(nn.Module):
         else:
             inputs = build()
         if not self.gcn_normalize:
-            return self.gnn(inputs, edge_index)
-        adjacency, weight = self._adjacency_cache.get(
-            (edge_index,), (int(n), dtype), lambda: gcn_norm(edge_index, None, int(n), dtype=dtype,
-                                                             **self._gcn_norm_options))
-        return self.gnn(inputs, adjacency, edge_weight=weight)
+            out = self.gnn(inputs, edge_index)
+        else:
+            adjacency, weight = self._adjacency_cache.get(
+                (edge_index,), (int(n), dtype), lambda: gcn_norm(edge_index, None, int(n), dtype=dtype,
+                                                                 **self._gcn_norm_options))
+            out = self.gnn(inputs, adjacency, edge_weight=weight)
+        out = out if self.skip is None else out + self.skip(x)
+        return out if self.start.numel() == 0 else torch.cat([out, nn.functional.linear(x, self.start.to(out.dtype))], -1)
+
+    def output_layers(self) -> List[nn.Module]:
+        """The layers whose outputs are the GNN's (their weight rows and biases make output columns): PyG's
+        final linear map if the model has one, else the last convolution's linear maps (GCN: ``lin`` and the
+        conv's bias; GraphSAGE: ``lin_l``, ``lin_r``; GIN: its MLP's last layer)."""
+        if hasattr(self.gnn, "lin"):
+            return [self.gnn.lin]
+        conv = self.gnn.convs[-1]
+        inner = getattr(conv, "nn", None)
+        if inner is not None and hasattr(inner, "lins"):  # GIN: an MLP inside
+            return [inner.lins[-1]]
+        return [conv] + [getattr(conv, name) for name in ("lin", "lin_l", "lin_r") if hasattr(conv, name)]
+
+    @torch.no_grad()
+    def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
+                         chunk: Optional[int] = None, keep_start: bool = False) -> "GNNEncoder":
+        r"""Start at the Rayleigh–Ritz solution of ``op`` on the span of the node features ``x``
+        (``[n, in_channels]``, every node): the skip's rows become the top Ritz coefficients and the GNN's
+        output layers (:meth:`output_layers`) are zeroed on those columns, as
+        :meth:`MLPEncoder.ritz_initialize_ <pyg_spectral.encoders.MLPEncoder.ritz_initialize_>` does
+        (:func:`~pyg_spectral.encoders.skip.ritz_initialize_skip_`).
+
+        >>> from pyg_spectral.datasets import cycle_graph
+        >>> from pyg_spectral.operators import NormalizedAdjacency
+        >>> data = cycle_graph(12)
+        >>> op = NormalizedAdjacency.from_edge_index(data.edge_index)
+        >>> x = torch.randn(12, 6)
+        >>> enc = GNNEncoder(6, 3, gnn="sage", skip=True).ritz_initialize_(x, op)
+        >>> bool(torch.allclose(enc(x, data.edge_index), enc.skip(x)))   # the GNN adds nothing at the start
+        True
+        """
+        if self.skip is None:
+            raise RuntimeError("ritz_initialize_ sets the skip connection: build GNNEncoder with skip=True.")
+        ritz_initialize_skip_(self.skip, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+        if keep_start:
+            self.start = self.skip.weight.detach().clone()
+        return self
 
     def _inputs(self, x: Optional[Tensor], edge_index: Tensor, n_id: Optional[Tensor], n: int, dtype) -> Tensor:
         """``[x, noise, log-degree]``."""
@@ -181,4 +232,5 @@ class GNNEncoder(nn.Module):
         return torch.cat(([x] if self.in_channels else []) + parts, dim=-1)
 
     def extra_repr(self) -> str:
-        return f"random_features={self.random_features}, seed={self.seed}, degree_feature={self.degree_feature}"
+        return (f"random_features={self.random_features}, seed={self.seed}, degree_feature={self.degree_feature}"
+                + (", skip=True" if self.skip is not None else ""))

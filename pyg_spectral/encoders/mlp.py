@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.models import MLP
 
-from ..spectrum.ritz import ritz_from_moments, ritz_start, streamed_moments
+from .skip import ritz_initialize_skip_
 
 __all__ = ["MLPEncoder"]
 
@@ -48,25 +48,26 @@ class MLPEncoder(nn.Module):
         self.mlp = MLP(in_channels=in_channels, hidden_channels=hidden_channels, out_channels=out_channels,
                        num_layers=num_layers, **kwargs)
         self.skip = nn.Linear(in_channels, out_channels, bias=False) if skip else None
+        # the Ritz start's coefficients kept as frozen extra output columns (ritz_initialize_(keep_start=True))
+        self.register_buffer("start", torch.empty(0, int(in_channels)))
 
     def forward(self, x: Tensor, edge_index: Optional[Tensor] = None, n_id: Optional[Tensor] = None) -> Tensor:
         if x is None:
             raise ValueError("MLPEncoder needs node features (data.x is None).")
         out = self.mlp(x)
-        return out if self.skip is None else out + self.skip(x)
+        out = out if self.skip is None else out + self.skip(x)
+        return out if self.start.numel() == 0 else torch.cat([out, nn.functional.linear(x, self.start.to(out.dtype))], -1)
 
     @torch.no_grad()
     def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
-                         chunk: Optional[int] = None) -> "MLPEncoder":
+                         chunk: Optional[int] = None, keep_start: bool = False) -> "MLPEncoder":
         r"""Start the network at the Rayleigh–Ritz solution of ``op`` on the span of its inputs ``x``
         (``[n, in_channels]``, every node): the skip's rows become the top Ritz coefficients :math:`c_l`
         (so output column :math:`l` is the Ritz function :math:`x c_l`, times :math:`\sqrt{\theta_l}` with
         ``scaled``, the nested losses' minimiser in that span) and the MLP's last layer is zeroed on those
         columns, so training starts where a linear map of the inputs is best and the MLP learns a correction.
-        Columns beyond the span's rank keep the MLP's random start. The moments are streamed in column
-        blocks (:func:`~pyg_spectral.spectrum.ritz.streamed_moments`): memory of ``n x 64`` float64 values
-        besides ``x``; with ``chunk`` (a one-hop operator, as mini-batch training has), in node chunks of that many
-        rows (:meth:`~pyg_spectral.sampling.OperatorRows.moments`): memory of a chunk's neighbourhood.
+        Columns beyond the span's rank keep the MLP's random start. Memory and ``chunk``: see
+        :func:`~pyg_spectral.encoders.skip.ritz_initialize_skip_`.
 
         >>> import numpy as np
         >>> from pyg_spectral.datasets import grid_graph
@@ -82,27 +83,7 @@ class MLPEncoder(nn.Module):
         """
         if self.skip is None:
             raise RuntimeError("ritz_initialize_ sets the skip connection: build MLPEncoder with skip=True.")
-        if x is None or x.dim() != 2 or x.size(-1) != self.skip.in_features or x.size(0) != op.num_nodes:
-            raise ValueError(f"ritz_initialize_ needs the [n, {self.skip.in_features}] inputs of every node "
-                             f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
-        x = x.to_dense() if x.layout != torch.strided else x
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("ritz_initialize_ got non-finite inputs (NaN or inf).")
-        if chunk is None:
-            gram, cross = streamed_moments(x, op.matvec, op.measure, dtype=op.dtype)
-        else:
-            from ..sampling.rows import OperatorRows
-
-            gram, cross = OperatorRows(op).moments(x, op.measure, chunk)
-        theta, coef = ritz_from_moments(gram, cross, rcond)
-        r = min(self.skip.out_features, coef.size(1))
-        if scaled:
-            coef = ritz_start(coef, theta)
-        weight = torch.zeros_like(self.skip.weight)
-        weight[:r] = coef[:, :r].T.to(weight)
-        self.skip.weight.copy_(weight)
-        last = self.mlp.lins[-1]
-        last.weight[:r] = 0
-        if last.bias is not None:
-            last.bias[:r] = 0
+        ritz_initialize_skip_(self.skip, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+        if keep_start:
+            self.start = self.skip.weight.detach().clone()
         return self

@@ -154,3 +154,35 @@ def test_gcn_without_normalisation_keeps_the_raw_adjacency(karate):
     n = karate.num_nodes
     inputs = enc._inputs(None, karate.edge_index, None, n, torch.float32)
     torch.testing.assert_close(enc(None, karate.edge_index, num_nodes=n), reference(inputs, karate.edge_index))
+
+
+@pytest.mark.parametrize("gnn", ["gcn", "sage", "gin"])
+@pytest.mark.parametrize("norm", [None, "batch_norm"])
+def test_ritz_start_makes_the_gnn_output_the_ritz_functions_of_its_features(karate, gnn, norm):
+    """The skip's start: every output column is the Ritz function of the features' span (Rayleigh quotients
+    equal the top Ritz values; the GNN's output layers add nothing), for each PyG model's last layer."""
+    from pyg_spectral.operators import NormalizedAdjacency
+    from pyg_spectral.spectrum.ritz import rayleigh_ritz
+
+    op = NormalizedAdjacency.from_edge_index(karate.edge_index, dtype=torch.float64)
+    x = torch.randn(karate.num_nodes, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    enc = GNNEncoder(12, 4, gnn=gnn, hidden_channels=16, norm=norm, skip=True).double()
+    enc.ritz_initialize_(x, op)
+    enc.eval()
+    f = enc(x, karate.edge_index).detach()
+    assert torch.allclose(f, enc.skip(x), atol=1e-12)
+    theta = rayleigh_ritz(x, op.matvec(x), op.measure)[0][:4]
+    rayleigh = torch.diag(f.T @ (op.measure[:, None] * op.matvec(f))) / torch.diag(f.T @ (op.measure[:, None] * f))
+    assert torch.allclose(rayleigh, theta, atol=1e-10)
+    trained = GNNEncoder(12, 4, gnn=gnn, hidden_channels=16, norm=norm, skip=True).double()
+    assert not torch.allclose(trained(x, karate.edge_index), trained.skip(x))  # not so without the start
+
+
+def test_ritz_start_needs_the_skip():
+    from pyg_spectral.operators import NormalizedAdjacency
+
+    op = NormalizedAdjacency.from_edge_index(cycle_graph(8).edge_index)
+    with pytest.raises(RuntimeError, match="skip=True"):
+        GNNEncoder(3, 2).ritz_initialize_(torch.randn(8, 3), op)
+    with pytest.raises(ValueError, match=r"\[n, 3\] inputs of every node"):
+        GNNEncoder(3, 2, skip=True).ritz_initialize_(torch.randn(8, 4), op)

@@ -89,9 +89,10 @@ def test_ritz_initialize_needs_the_skip_and_every_node():
         MLPEncoder(3, 2, skip=True).ritz_initialize_(nan, op)
 
 
-def test_skip_is_an_mlp_option():
+def test_skip_is_a_network_option():
     from pyg_spectral.encoders import build_encoder
 
-    with pytest.raises(ValueError, match=r"linear skip of an MLP.*encoder='gcn'"):
-        build_encoder("gcn", 4, num_nodes=10, x=torch.randn(10, 3), encoder_kwargs={"skip": True})
     assert build_encoder("mlp", 4, num_nodes=10, x=torch.randn(10, 3), encoder_kwargs={"skip": True}).skip is not None
+    assert build_encoder("gcn", 4, num_nodes=10, x=torch.randn(10, 3), encoder_kwargs={"skip": True}).skip is not None
+    with pytest.raises(ValueError, match=r"skip=True.*needs in_channels > 0"):  # no features to map
+        build_encoder("gcn", 4, num_nodes=10, encoder_kwargs={"skip": True})

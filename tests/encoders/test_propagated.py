@@ -103,8 +103,9 @@ def test_mini_batches_on_propagated_inputs_learn_the_eigenvectors():
 
 def test_inputs_option_is_checked():
     data = cycle_graph(20)
-    with pytest.raises(ValueError, match="builds the inputs of an MLP"):
-        NeuralSpectralEmbedding(2, encoder="gcn", encoder_kwargs={"inputs": "propagated"}, progress=False).fit(data)
+    with pytest.raises(ValueError, match="builds the inputs of a network: use encoder='mlp' or a GNN"):
+        NeuralSpectralEmbedding(2, encoder="embedding", encoder_kwargs={"inputs": "propagated"},
+                                progress=False).fit(data)
     with pytest.raises(ValueError, match="'features', 'propagated' or a module"):
         NeuralSpectralEmbedding(2, encoder="mlp", encoder_kwargs={"inputs": "sign"}, progress=False).fit(data)
 
@@ -172,3 +173,20 @@ def test_mini_batch_training_starts_at_the_rayleigh_ritz_solution_too(cora_lcc):
         with pytest.warns(ConvergenceWarning):
             dist[skip] = subspace_distance(est.fit(data).embedding_, vec)
     assert dist[True] <= 1e-2 and dist[False] >= 0.1
+
+
+@pytest.mark.parametrize("gnn", ["sage", "gcn"])
+def test_a_gnn_on_propagated_inputs_starts_at_the_rayleigh_ritz_solution_on_neighbor_batches(cora_lcc, gnn):
+    """A GNN reads the propagated inputs too, with the same Ritz-started skip: on neighbor-sampled batches of 256
+    nodes, one step, Cora's LCC without features, 16 leading eigenvectors to 1.7e-3 (SAGE) and 1.6e-3 (GCN)
+    (measured); the GNN on id-keyed noise alone is at 0.7 after one step."""
+    _, vec = exact_eigenpairs(cora_lcc, 16)
+    data = Data(edge_index=cora_lcc.edge_index, num_nodes=cora_lcc.num_nodes)
+    dist = {}
+    for inputs in ("propagated", "features"):
+        est = NeuralSpectralEmbedding(16, encoder=gnn, encoder_kwargs={"inputs": inputs}, progress=False,
+                                      max_steps=1, batch_size=256, sampler="neighbor")
+        with pytest.warns(ConvergenceWarning):
+            dist[inputs] = subspace_distance(est.fit(data).embedding_, vec)
+    assert est.encoder_.trunk.skip is None
+    assert dist["propagated"] <= 1e-2 and dist["features"] >= 0.1
