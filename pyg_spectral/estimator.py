@@ -85,16 +85,22 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         symmetrize: accept a directed graph and symmetrize it; otherwise directed input raises.
         dtype: floating dtype of training (Rayleigh–Ritz is float64).
         encoder_kwargs: extra arguments of the encoder (e.g. ``hidden_channels``, ``num_layers``,
-            ``random_features``). ``"inputs"`` (``encoder="mlp"``): ``"features"`` (default, ``data.x``),
+            ``random_features``). ``"inputs"`` (``encoder="mlp"`` or a GNN): ``"features"`` (default, ``data.x``),
             ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs`: id-keyed noise and projected
             features smoothed by :math:`((I + \hat A)/2)^h`, ``h = 1, 2, 4, ..., 256``, computed once; an MLP
-            on a graph without features) or such a module; recomputed on the new graph by :meth:`transform`.
-            ``"skip"`` (``encoder="mlp"``; default ``True`` with built inputs, ``False`` on ``data.x``): a linear
-            map of the inputs added to the MLP's output and started at the Rayleigh–Ritz solution on the inputs'
-            span (:meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), the networks' Ritz start; with
+            or a GNN on a graph without features; a GNN on them gets no extra noise channels by default) or such
+            a module; recomputed on the new graph by :meth:`transform`.
+            ``"skip"`` (default ``True`` with built inputs, ``False`` on ``data.x``): a linear map of the inputs
+            added to the network's output and started at the Rayleigh–Ritz solution on the inputs' span
+            (:meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`,
+            :meth:`~pyg_spectral.encoders.GNNEncoder.ritz_initialize_`), the networks' Ritz start; with
             ``batch_size`` its moments are summed over node chunks of ``max(batch_size, 8192)`` rows (memory of a
-            chunk's neighbourhood). Mini-batch steps then move the network off its start (Cora's LCC, structure
-            only, ``B = 256``: 1.6e-3 after one step, 1.3e-2 after 25; PubMed: 1.4e-2 after 10000).
+            chunk's neighbourhood). ``"keep_start"`` (a solved head; default ``True`` with ``batch_size``,
+            ``False`` in full batch): the start's functions are also kept, frozen, as extra columns of the basis
+            the head solves over, so the final Rayleigh–Ritz is over a span that holds the start and its Ritz
+            values are never below the start's. Without it the mini-batch steps move the network off its start
+            (Cora's LCC, structure only, ``B = 256``, MLP: 1.6e-3 after one step, 1.3e-2 after 25; PubMed: 1.4e-2
+            after 10000); with it, 3.0e-6 after one step and after 25.
         loss_kwargs: extra arguments of the loss (e.g. ``order`` for OMM, ``step`` for joint nesting).
         warm_start: reuse the encoder of the previous :meth:`fit` when shapes agree.
         batch_size: ``None`` (default): exact full-batch training. An integer :math:`B`: unbiased mini-batch

@@ -9,7 +9,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GCN, GIN, GraphSAGE
 
 from .noise import hashed_normal
-from .skip import ritz_initialize_skip_
+from .skip import keep_ritz_start_, ritz_initialize_skip_
 
 __all__ = ["GNNEncoder", "random_node_features", "GNN_MODELS"]
 
@@ -197,6 +197,10 @@ class GNNEncoder(nn.Module):
         output layers (:meth:`output_layers`) are zeroed on those columns, as
         :meth:`MLPEncoder.ritz_initialize_ <pyg_spectral.encoders.MLPEncoder.ritz_initialize_>` does
         (:func:`~pyg_spectral.encoders.skip.ritz_initialize_skip_`).
+        With ``keep_start`` (for a solved head, :class:`~pyg_spectral.encoders.RitzHead`) the start goes to the
+        frozen buffer ``start`` instead, whose outputs :math:`x\,c_l` are appended as ``r`` extra columns
+        (``[n, out_channels + r]``), the skip is zeroed and the network keeps its random start
+        (:func:`~pyg_spectral.encoders.skip.keep_ritz_start_`).
 
         >>> from pyg_spectral.datasets import cycle_graph
         >>> from pyg_spectral.operators import NormalizedAdjacency
@@ -209,9 +213,10 @@ class GNNEncoder(nn.Module):
         """
         if self.skip is None:
             raise RuntimeError("ritz_initialize_ sets the skip connection: build GNNEncoder with skip=True.")
-        ritz_initialize_skip_(self.skip, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk)
-        if keep_start:
-            self.start = self.skip.weight.detach().clone()
+        if keep_start:  # the start as frozen extra columns; the network keeps its random start
+            self.start = keep_ritz_start_(self.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk).to(self.start)
+        else:
+            ritz_initialize_skip_(self.skip, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk)
         return self
 
     def _inputs(self, x: Optional[Tensor], edge_index: Tensor, n_id: Optional[Tensor], n: int, dtype) -> Tensor:

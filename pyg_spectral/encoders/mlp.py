@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.models import MLP
 
-from .skip import ritz_initialize_skip_
+from .skip import keep_ritz_start_, ritz_initialize_skip_
 
 __all__ = ["MLPEncoder"]
 
@@ -68,6 +68,10 @@ class MLPEncoder(nn.Module):
         columns, so training starts where a linear map of the inputs is best and the MLP learns a correction.
         Columns beyond the span's rank keep the MLP's random start. Memory and ``chunk``: see
         :func:`~pyg_spectral.encoders.skip.ritz_initialize_skip_`.
+        With ``keep_start`` (for a solved head, :class:`~pyg_spectral.encoders.RitzHead`) the start goes to the
+        frozen buffer ``start`` instead, whose outputs :math:`x\,c_l` are appended as ``r`` extra columns
+        (``[n, out_channels + r]``), the skip is zeroed and the network keeps its random start
+        (:func:`~pyg_spectral.encoders.skip.keep_ritz_start_`).
 
         >>> import numpy as np
         >>> from pyg_spectral.datasets import grid_graph
@@ -83,7 +87,8 @@ class MLPEncoder(nn.Module):
         """
         if self.skip is None:
             raise RuntimeError("ritz_initialize_ sets the skip connection: build MLPEncoder with skip=True.")
-        ritz_initialize_skip_(self.skip, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk)
-        if keep_start:
-            self.start = self.skip.weight.detach().clone()
+        if keep_start:  # the start as frozen extra columns; the network keeps its random start
+            self.start = keep_ritz_start_(self.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk).to(self.start)
+        else:
+            ritz_initialize_skip_(self.skip, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk)
         return self

@@ -9,7 +9,9 @@ the span of the inputs :math:`X` (``[n, c]``, every node) solves
 (:math:`R` the measure); with the skip's rows set to the top coefficients :math:`c_l` and the network's
 output layer zeroed on those columns, output column :math:`l` *is* the Ritz function :math:`X c_l` at the
 start, so training begins where the best linear map of the inputs is and the network learns a correction.
-This is the table's Ritz start for networks; it is what makes propagated inputs
+This is the table's Ritz start for networks (:func:`ritz_initialize_skip_`); :func:`keep_ritz_start_` instead
+keeps the start's functions as frozen extra columns beside a network left at its random start, for a solved
+head (mini-batch training's default). The Ritz start is what makes propagated inputs
 (:class:`~pyg_spectral.encoders.PropagatedInputs`) converge (PubMed's LCC without features, full batch, k = 16:
 6.9e-5 -> 2.8e-7 max eigenvalue error).
 
@@ -25,32 +27,29 @@ This is the table's Ritz start for networks; it is what makes propagated inputs
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ..spectrum.ritz import ritz_from_moments, ritz_start, streamed_moments
 
-__all__ = ["ritz_initialize_skip_"]
+__all__ = ["ritz_skip_weight", "ritz_initialize_skip_", "keep_ritz_start_"]
 
 
 @torch.no_grad()
-def ritz_initialize_skip_(skip: nn.Linear, output_layers: Iterable[nn.Module], x: Tensor, op,
-                          scaled: bool = False, rcond: float = 1e-7, chunk: Optional[int] = None) -> Tensor:
-    r"""Set ``skip`` (``c -> d``, no bias) to the top-``d`` Ritz coefficients of ``op`` on the span of ``x``
-    (``[n, c]``, every node) and zero the rows of those columns in ``output_layers`` (the layers whose outputs
-    are the network's: their ``weight`` rows and ``bias`` entries); returns the Ritz values set (``[r]``,
-    ``r = min(d, rank)``; columns past the rank keep the network's random start).
-
-    ``scaled`` multiplies column :math:`l` by :math:`\sqrt{\theta_l}` (the nested losses' minimiser in that span).
-    The moments are streamed in column blocks (:func:`~pyg_spectral.spectrum.ritz.streamed_moments`: memory of
-    ``n x 64`` float64 values besides ``x``); with ``chunk`` (a one-hop operator, as mini-batch training has), in
-    node chunks of that many rows (:meth:`~pyg_spectral.sampling.OperatorRows.moments`: memory of a chunk's
-    neighbourhood)."""
-    if x is None or x.dim() != 2 or x.size(-1) != skip.in_features or x.size(0) != op.num_nodes:
-        raise ValueError(f"the Ritz start needs the [n, {skip.in_features}] inputs of every node "
-                         f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
+def ritz_skip_weight(x: Tensor, op, out_features: int, scaled: bool = False, rcond: float = 1e-7,
+                     chunk: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    r"""``(weight, theta)``: the top ``r = min(out_features, rank)`` Ritz coefficients of ``op`` on the span of
+    ``x`` (``[n, c]``, every node) as the rows of a linear map (``[r, c]``, float64) and their Ritz values
+    (``[r]``, descending); ``scaled`` multiplies row :math:`l` by :math:`\sqrt{\theta_l}` (the nested losses'
+    minimiser in that span). The moments are streamed in column blocks
+    (:func:`~pyg_spectral.spectrum.ritz.streamed_moments`: memory of ``n x 64`` float64 values besides ``x``);
+    with ``chunk`` (a one-hop operator, as mini-batch training has), in node chunks of that many rows
+    (:meth:`~pyg_spectral.sampling.OperatorRows.moments`: memory of a chunk's neighbourhood)."""
+    if x is None or x.dim() != 2 or x.size(0) != op.num_nodes:
+        raise ValueError(f"the Ritz start needs the inputs of every node (n = {op.num_nodes}), "
+                         f"got {None if x is None else tuple(x.shape)}.")
     x = x.to_dense() if x.layout != torch.strided else x
     if not bool(torch.isfinite(x).all()):
         raise ValueError("the Ritz start got non-finite inputs (NaN or inf).")
@@ -61,15 +60,49 @@ def ritz_initialize_skip_(skip: nn.Linear, output_layers: Iterable[nn.Module], x
 
         gram, cross = OperatorRows(op).moments(x, op.measure, chunk)
     theta, coef = ritz_from_moments(gram, cross, rcond)
-    r = min(skip.out_features, coef.size(1))
+    r = min(int(out_features), coef.size(1))
     if scaled:
         coef = ritz_start(coef, theta)
-    weight = torch.zeros_like(skip.weight)
-    weight[:r] = coef[:, :r].T.to(weight)
-    skip.weight.copy_(weight)
+    return coef[:, :r].T.contiguous(), theta[:r]
+
+
+def _check_inputs(skip: nn.Linear, x: Optional[Tensor], op) -> None:
+    if x is None or x.dim() != 2 or x.size(-1) != skip.in_features or x.size(0) != op.num_nodes:
+        raise ValueError(f"the Ritz start needs the [n, {skip.in_features}] inputs of every node "
+                         f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
+
+
+@torch.no_grad()
+def ritz_initialize_skip_(skip: nn.Linear, output_layers: Iterable[nn.Module], x: Tensor, op,
+                          scaled: bool = False, rcond: float = 1e-7, chunk: Optional[int] = None) -> Tensor:
+    r"""Set ``skip`` (``c -> d``, no bias) to the top-``d`` Ritz coefficients of ``op`` on the span of ``x``
+    (``[n, c]``, every node; :func:`ritz_skip_weight`) and zero the rows of those columns in ``output_layers``
+    (the layers whose outputs are the network's: their ``weight`` rows and ``bias`` entries); returns the Ritz
+    values set (``[r]``, ``r = min(d, rank)``; columns past the rank keep the network's random start)."""
+    _check_inputs(skip, x, op)
+    weight, theta = ritz_skip_weight(x, op, skip.out_features, scaled=scaled, rcond=rcond, chunk=chunk)
+    r = weight.size(0)
+    skip.weight.zero_()
+    skip.weight[:r] = weight.to(skip.weight)
     for layer in output_layers:
         for name in ("weight", "bias"):
             param = getattr(layer, name, None)
             if isinstance(param, Tensor) and param.dim() >= 1 and param.size(0) == skip.out_features:
                 param[:r] = 0
-    return theta[:r]
+    return theta
+
+
+@torch.no_grad()
+def keep_ritz_start_(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
+                     chunk: Optional[int] = None) -> Tensor:
+    r"""The kept start: the top-``d`` Ritz coefficients of ``op`` on the span of ``x`` as a frozen ``[r, c]``
+    map (returned, float64) whose outputs are extra columns of the network, and ``skip`` set to zero; the network
+    itself keeps its random start. A solved head then combines the network's columns and the start's, so the
+    start's Ritz functions stay in its basis whatever training does; unlike :func:`ritz_initialize_skip_` no
+    trainable column starts as a copy of a kept one (near-duplicate columns would make the head's solve
+    cancel: Cora's LCC, SAGE, 500 mini-batch steps, 1.0e-5 subspace distance with the copy, 3.0e-6 without,
+    3.2e-6 at the start)."""
+    _check_inputs(skip, x, op)
+    weight, _ = ritz_skip_weight(x, op, skip.out_features, scaled=scaled, rcond=rcond, chunk=chunk)
+    skip.weight.zero_()
+    return weight

@@ -96,3 +96,26 @@ def test_skip_is_a_network_option():
     assert build_encoder("gcn", 4, num_nodes=10, x=torch.randn(10, 3), encoder_kwargs={"skip": True}).skip is not None
     with pytest.raises(ValueError, match=r"skip=True.*needs in_channels > 0"):  # no features to map
         build_encoder("gcn", 4, num_nodes=10, encoder_kwargs={"skip": True})
+
+
+def test_kept_ritz_start_is_extra_frozen_columns_beside_the_random_network():
+    from pyg_spectral.datasets import grid_graph
+    from pyg_spectral.operators import NormalizedAdjacency
+    from pyg_spectral.spectrum.ritz import rayleigh_ritz
+
+    op = NormalizedAdjacency.from_edge_index(grid_graph(5, 6).edge_index, dtype=torch.float64)
+    x = torch.randn(30, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    enc = MLPEncoder(7, 3, hidden_channels=8, skip=True).double()
+    torch.manual_seed(0)
+    plain = MLPEncoder(7, 3, hidden_channels=8, skip=True).double()
+    enc.ritz_initialize_(x, op, keep_start=True)
+    f = enc(x).detach()
+    assert f.shape == (30, 6) and enc.start.shape == (3, 7)
+    assert torch.count_nonzero(enc.skip.weight) == 0
+    assert torch.allclose(f[:, :3], plain.mlp(x))  # the network keeps its random start
+    theta = rayleigh_ritz(x, op.matvec(x), op.measure)[0][:3]
+    kept = f[:, 3:]
+    rayleigh = torch.diag(kept.T @ (op.measure[:, None] * op.matvec(kept))) / torch.diag(kept.T @ (op.measure[:, None] * kept))
+    assert torch.allclose(rayleigh, theta, atol=1e-10)
+    assert not enc.start.requires_grad and "start" in dict(enc.named_buffers())
