@@ -362,12 +362,14 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         if isinstance(self.encoder_, RitzHead):  # the head of the model kept (e.g. its average), on its trunk
             self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be
             with torch.no_grad():
+                # (columns at unit norm first: the trained ones grow, a kept start's do not, and rcond must judge both)
                 if self.batch_size is None:
                     h = full_outputs(self.encoder_.trunk, self._x, self._edge_index, num_nodes=n)
-                    self.encoder_.solve_(h, op.matvec(h), op.measure)
+                    self.encoder_.solve_(h, op.matvec(h), op.measure, equilibrate=True)
                 else:  # exact moments streamed over node chunks: memory of a batch, not of the graph
                     self.encoder_.solve_moments_(*objective.exact_moments(self.encoder_.trunk,
-                                                                         max(int(self.batch_size), 1024)))
+                                                                         max(int(self.batch_size), 1024)),
+                                                 equilibrate=True)
         self.n_components_learned_prev_, self._n_prev = m, n
         self.history_, self.n_iter_, self.converged_ = result.history, result.steps, result.converged
         self._fingerprint = graph_fingerprint(data)

@@ -66,20 +66,22 @@ class RitzHead(nn.Module):
         return self.trunk(*args, **kwargs)
 
     @torch.no_grad()
-    def solve_(self, h: Tensor, th: Tensor, weight: Optional[Tensor] = None) -> "RitzHead":
+    def solve_(self, h: Tensor, th: Tensor, weight: Optional[Tensor] = None, equilibrate: bool = False) -> "RitzHead":
         """Set the head from the trunk's outputs ``h`` and the operator applied to them ``th``. A span of rank
         below ``m`` leaves the missing columns at zero."""
-        self.solve_moments_(*ritz_moments(h, th, weight), dtype=h.dtype)
+        self.solve_moments_(*ritz_moments(h, th, weight), dtype=h.dtype, equilibrate=equilibrate)
         return self
 
     @torch.no_grad()
     def solve_moments_(self, gram: Tensor, cross: Tensor, dtype: Optional[torch.dtype] = None,
-                       rcond: float = 1e-7) -> Tensor:
+                       rcond: float = 1e-7, equilibrate: bool = False) -> Tensor:
         r"""Set the head from the moments :math:`H^\top R H` and :math:`H^\top R\, TH` (``[d, d]``, e.g. running
         averages over mini-batches), kept in ``dtype`` (default: the head's); returns the ``m`` Ritz values the
         head's columns carry (0 past the rank). Directions of the span with a Gram eigenvalue below ``rcond``
-        times the largest are dropped (see :func:`~pyg_spectral.spectrum.ritz.rayleigh_ritz`)."""
-        theta, c = ritz_from_moments(gram, cross, rcond)
+        times the largest are dropped (see :func:`~pyg_spectral.spectrum.ritz.rayleigh_ritz`); with ``equilibrate``
+        after scaling every trunk column to unit norm (the estimator's final solve: trained columns grow, and a
+        kept Ritz start's columns keep unit norm; :func:`~pyg_spectral.spectrum.ritz.ritz_from_moments`)."""
+        theta, c = ritz_from_moments(gram, cross, rcond, equilibrate=equilibrate)
         c = ritz_start(c, theta)  # column l scaled by sqrt(theta_l): the loss minimiser in the span
         coef = torch.zeros(gram.size(0), self.out_channels, dtype=torch.float64, device=gram.device)
         values = torch.zeros(self.out_channels, dtype=torch.float64, device=gram.device)

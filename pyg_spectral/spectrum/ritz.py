@@ -65,11 +65,26 @@ def streamed_moments(f: Tensor, apply, weight: Tensor, block: int = 64, dtype: O
     return gram, cross
 
 
-def ritz_from_moments(M: Tensor, Q: Tensor, rcond: float = 1e-7) -> Tuple[Tensor, Tensor]:
+def ritz_from_moments(M: Tensor, Q: Tensor, rcond: float = 1e-7, equilibrate: bool = False) -> Tuple[Tensor, Tensor]:
     r"""Rayleigh–Ritz from the moments :math:`M = f^\top R f` and :math:`Q = f^\top R\, Tf`
-    (``[m, m]``, e.g. accumulated over node chunks); see :func:`rayleigh_ritz`."""
+    (``[m, m]``, e.g. accumulated over node chunks); see :func:`rayleigh_ritz`.
+
+    ``equilibrate`` first scales every function to unit norm (:math:`D^{-1/2} M D^{-1/2}`, :math:`D = \mathrm{diag}
+    M`; zero functions dropped), so that ``rcond`` judges the span's directions whatever the functions' norms: the
+    Ritz pairs are the same in exact arithmetic, but without it a few functions of large norm (a trained network's
+    outputs grow) make ``rcond`` drop directions that the small-norm ones span well.
+
+    >>> M, Q = torch.diag(torch.tensor([1e8, 1.0])), torch.diag(torch.tensor([1e8, 0.5]))   # f_2 is 1e4 x smaller
+    >>> ritz_from_moments(M, Q)[0], ritz_from_moments(M, Q, equilibrate=True)[0]
+    (tensor([1.], dtype=torch.float64), tensor([1.0000, 0.5000], dtype=torch.float64))
+    """
     M, Q = M.double(), Q.double()
     M, Q = 0.5 * (M + M.T), 0.5 * (Q + Q.T)
+    if equilibrate:
+        diag = M.diagonal()
+        scale = torch.where(diag > 0, diag.clamp_min(torch.finfo(torch.float64).tiny).rsqrt(), torch.zeros_like(diag))
+        theta, C = ritz_from_moments(scale[:, None] * M * scale, scale[:, None] * Q * scale, rcond)
+        return theta, scale[:, None] * C
     s, V = torch.linalg.eigh(M)
     keep = s > rcond * s.max().clamp_min(torch.finfo(torch.float64).tiny)
     B = V[:, keep] / s[keep].sqrt()
