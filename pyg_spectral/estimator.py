@@ -57,7 +57,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
             node-id-keyed noise and projected ``data.x``, head solved by Rayleigh–Ritz, depth grown until ``tol``;
             ``encoder_kwargs``: ``depth``, ``depth_step``, ``max_depth``, ``ridge``, ``rcond``, ``random_channels``,
             ``feature_channels``), ``"mlp"`` (on ``data.x``), ``"gnn"``/``"gcn"``/``"gin"``/``"sage"`` (PyG GNN on
-            ``data.x`` plus node-id-keyed random features), or an ``nn.Module`` with ``forward(x, edge_index) -> [n,
+            ``data.x`` plus node-id-keyed random features, or on propagated inputs: ``encoder_kwargs["inputs"]``), or an ``nn.Module`` with ``forward(x, edge_index) -> [n,
             m]``. The networks get a :class:`~pyg_spectral.encoders.RitzHead` (last layer solved by
             Rayleigh–Ritz each step, on the whole graph in full batch, from averaged batch moments with
             ``sampler="node"``/``"neighbor"``; ``encoder_kwargs["head"]``: ``"auto"``, ``"ritz"``, ``"linear"``;

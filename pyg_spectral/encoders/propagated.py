@@ -19,10 +19,12 @@ sparse product per hop (256 in all). Every column is scaled to unit RMS with sca
 and then kept, so a new graph is scaled as the fitted one.
 
 The network learns functions of :math:`\Phi`: Rayleigh–Ritz on :math:`\Phi`'s span alone is a polynomial
-filter of fixed degree, and the MLP's nonlinearity can go beyond it. The estimator gives an MLP on these inputs a
-linear skip started at that Rayleigh–Ritz solution (``encoder_kwargs["skip"]``, default on;
+filter of fixed degree, and the network's nonlinearity can go beyond it. The estimator gives a network (an MLP,
+or a GNN, which then also passes messages between the rows) on these inputs a linear skip started at that
+Rayleigh–Ritz solution (``encoder_kwargs["skip"]``, default on;
 :meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), so training starts at the best linear map of
-:math:`\Phi`. Measured on graphs without features, ``k = 16``, library defaults
+:math:`\Phi`; on mini-batches the start is kept as frozen columns of the solved head's basis
+(``encoder_kwargs["keep_start"]``), so the mini-batch noise cannot take the fit below it. Measured on graphs without features, ``k = 16``, library defaults
 (``benchmarks/results/encoders_propagated_full.md``, ``encoders_propagated.md``, ``encoders_propagated_seed1.md``):
 full batch, ego-Facebook 6.1e-8 / 2.7e-8 and PubMed's LCC 2.8e-7 / 6.1e-7 (max eigenvalue error / subspace
 distance; before the skip 1.7e-5 / 1.1e-5 and 6.9e-5 / 1.4e-4; GNNs on noise stall on PubMed at 0.28); mini-batch
