@@ -9,7 +9,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GCN, GIN, GraphSAGE
 
 from .noise import hashed_normal
-from .skip import keep_ritz_start_, ritz_initialize_skip_
+from .skip import append_kept_start, ritz_start_network_
 
 __all__ = ["GNNEncoder", "random_node_features", "GNN_MODELS"]
 
@@ -175,7 +175,7 @@ class GNNEncoder(nn.Module):
                                                                  **self._gcn_norm_options))
             out = self.gnn(inputs, adjacency, edge_weight=weight)
         out = out if self.skip is None else out + self.skip(x)
-        return out if self.start.numel() == 0 else torch.cat([out, nn.functional.linear(x, self.start.to(out.dtype))], -1)
+        return append_kept_start(out, x, self.start)
 
     def output_layers(self) -> List[nn.Module]:
         """The layers whose outputs are the GNN's (their weight rows and biases make output columns): PyG's
@@ -211,12 +211,7 @@ class GNNEncoder(nn.Module):
         >>> bool(torch.allclose(enc(x, data.edge_index), enc.skip(x)))   # the GNN adds nothing at the start
         True
         """
-        if self.skip is None:
-            raise RuntimeError("ritz_initialize_ sets the skip connection: build GNNEncoder with skip=True.")
-        if keep_start:  # the start as frozen extra columns; the network keeps its random start
-            self.start = keep_ritz_start_(self.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk).to(self.start)
-        else:
-            ritz_initialize_skip_(self.skip, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+        ritz_start_network_(self, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk, keep_start=keep_start)
         return self
 
     def _inputs(self, x: Optional[Tensor], edge_index: Tensor, n_id: Optional[Tensor], n: int, dtype) -> Tensor:

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.models import MLP
 
-from .skip import keep_ritz_start_, ritz_initialize_skip_
+from .skip import append_kept_start, ritz_start_network_
 
 __all__ = ["MLPEncoder"]
 
@@ -56,7 +56,7 @@ class MLPEncoder(nn.Module):
             raise ValueError("MLPEncoder needs node features (data.x is None).")
         out = self.mlp(x)
         out = out if self.skip is None else out + self.skip(x)
-        return out if self.start.numel() == 0 else torch.cat([out, nn.functional.linear(x, self.start.to(out.dtype))], -1)
+        return append_kept_start(out, x, self.start)
 
     @torch.no_grad()
     def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
@@ -85,10 +85,5 @@ class MLPEncoder(nn.Module):
         >>> bool(np.allclose(rayleigh.numpy(), top))
         True
         """
-        if self.skip is None:
-            raise RuntimeError("ritz_initialize_ sets the skip connection: build MLPEncoder with skip=True.")
-        if keep_start:  # the start as frozen extra columns; the network keeps its random start
-            self.start = keep_ritz_start_(self.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk).to(self.start)
-        else:
-            ritz_initialize_skip_(self.skip, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+        ritz_start_network_(self, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk, keep_start=keep_start)
         return self

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from ..spectrum.ritz import ritz_from_moments, ritz_start, streamed_moments
 
-__all__ = ["ritz_skip_weight", "ritz_initialize_skip_", "keep_ritz_start_"]
+__all__ = ["ritz_skip_weight", "ritz_initialize_skip_", "keep_ritz_start_", "ritz_start_network_", "append_kept_start"]
 
 
 @torch.no_grad()
@@ -106,3 +106,21 @@ def keep_ritz_start_(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond
     weight, _ = ritz_skip_weight(x, op, skip.out_features, scaled=scaled, rcond=rcond, chunk=chunk)
     skip.weight.zero_()
     return weight
+
+
+@torch.no_grad()
+def ritz_start_network_(network: nn.Module, output_layers: Iterable[nn.Module], x: Tensor, op, scaled: bool = False,
+                        rcond: float = 1e-7, chunk: Optional[int] = None, keep_start: bool = False) -> None:
+    """A network's ``ritz_initialize_``: its ``skip`` started by :func:`ritz_initialize_skip_`, or with
+    ``keep_start`` its ``start`` buffer set by :func:`keep_ritz_start_`."""
+    if network.skip is None:
+        raise RuntimeError(f"ritz_initialize_ sets the skip connection: build {type(network).__name__} with skip=True.")
+    if keep_start:  # the start as frozen extra columns; the network keeps its random start
+        network.start = keep_ritz_start_(network.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk).to(network.start)
+    else:
+        ritz_initialize_skip_(network.skip, output_layers, x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+
+
+def append_kept_start(out: Tensor, x: Tensor, start: Tensor) -> Tensor:
+    """``out`` with the kept start's columns :math:`x\,c_l` appended (``out`` itself when none is kept)."""
+    return out if start.numel() == 0 else torch.cat([out, nn.functional.linear(x, start.to(out.dtype))], -1)
