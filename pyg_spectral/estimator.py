@@ -345,6 +345,10 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                                    chunk=None if self.batch_size is None else max(int(self.batch_size), 8192))
             if keep:  # the head combines the trunk's columns and the kept start's
                 encoder.coef = encoder.coef.new_zeros(encoder.coef.size(0) + trunk.start.size(0), encoder.out_channels)
+        elif not reuse and keep_start:
+            raise ValueError("encoder_kwargs['keep_start'] keeps the Ritz start of a network's linear skip: it needs "
+                             "an MLP or a GNN with encoder_kwargs['skip']=True (the default with built inputs, "
+                             "encoder_kwargs['inputs']='propagated').")
         # what this run computes from (parameters + graph fingerprint): compared across ranks, keys checkpoints
         settings = self._settings(data) if ctx is not None or self.checkpoint is not None else None
         # -> objective -> trainer (-> Ritz evaluator)

@@ -38,18 +38,18 @@ __all__ = ["ritz_skip_weight", "ritz_initialize_skip_", "keep_ritz_start_", "rit
 
 
 @torch.no_grad()
-def ritz_skip_weight(x: Tensor, op, out_features: int, scaled: bool = False, rcond: float = 1e-7,
+def ritz_skip_weight(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
                      chunk: Optional[int] = None) -> Tuple[Tensor, Tensor]:
-    r"""``(weight, theta)``: the top ``r = min(out_features, rank)`` Ritz coefficients of ``op`` on the span of
-    ``x`` (``[n, c]``, every node) as the rows of a linear map (``[r, c]``, float64) and their Ritz values
+    r"""``(weight, theta)``: the top ``r = min(d, rank)`` Ritz coefficients of ``op`` on the span of ``x``
+    (``[n, c]``, every node; ``skip`` maps ``c -> d``) as the rows of a linear map (``[r, c]``, float64) and their Ritz values
     (``[r]``, descending); ``scaled`` multiplies row :math:`l` by :math:`\sqrt{\theta_l}` (the nested losses'
     minimiser in that span). The moments are streamed in column blocks
     (:func:`~pyg_spectral.spectrum.ritz.streamed_moments`: memory of ``n x 64`` float64 values besides ``x``);
     with ``chunk`` (a one-hop operator, as mini-batch training has), in node chunks of that many rows
     (:meth:`~pyg_spectral.sampling.OperatorRows.moments`: memory of a chunk's neighbourhood)."""
-    if x is None or x.dim() != 2 or x.size(0) != op.num_nodes:
-        raise ValueError(f"the Ritz start needs the inputs of every node (n = {op.num_nodes}), "
-                         f"got {None if x is None else tuple(x.shape)}.")
+    if x is None or x.dim() != 2 or x.size(-1) != skip.in_features or x.size(0) != op.num_nodes:
+        raise ValueError(f"the Ritz start needs the [n, {skip.in_features}] inputs of every node "
+                         f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
     x = x.to_dense() if x.layout != torch.strided else x
     if not bool(torch.isfinite(x).all()):
         raise ValueError("the Ritz start got non-finite inputs (NaN or inf).")
@@ -60,16 +60,10 @@ def ritz_skip_weight(x: Tensor, op, out_features: int, scaled: bool = False, rco
 
         gram, cross = OperatorRows(op).moments(x, op.measure, chunk)
     theta, coef = ritz_from_moments(gram, cross, rcond)
-    r = min(int(out_features), coef.size(1))
+    r = min(skip.out_features, coef.size(1))
     if scaled:
         coef = ritz_start(coef, theta)
     return coef[:, :r].T.contiguous(), theta[:r]
-
-
-def _check_inputs(skip: nn.Linear, x: Optional[Tensor], op) -> None:
-    if x is None or x.dim() != 2 or x.size(-1) != skip.in_features or x.size(0) != op.num_nodes:
-        raise ValueError(f"the Ritz start needs the [n, {skip.in_features}] inputs of every node "
-                         f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
 
 
 @torch.no_grad()
@@ -79,8 +73,7 @@ def ritz_initialize_skip_(skip: nn.Linear, output_layers: Iterable[nn.Module], x
     (``[n, c]``, every node; :func:`ritz_skip_weight`) and zero the rows of those columns in ``output_layers``
     (the layers whose outputs are the network's: their ``weight`` rows and ``bias`` entries); returns the Ritz
     values set (``[r]``, ``r = min(d, rank)``; columns past the rank keep the network's random start)."""
-    _check_inputs(skip, x, op)
-    weight, theta = ritz_skip_weight(x, op, skip.out_features, scaled=scaled, rcond=rcond, chunk=chunk)
+    weight, theta = ritz_skip_weight(skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk)
     r = weight.size(0)
     skip.weight.zero_()
     skip.weight[:r] = weight.to(skip.weight)
@@ -102,8 +95,7 @@ def keep_ritz_start_(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond
     trainable column starts as a copy of a kept one (near-duplicate columns would make the head's solve
     cancel: Cora's LCC, SAGE, 500 mini-batch steps, 1.0e-5 subspace distance with the copy, 3.0e-6 without,
     3.2e-6 at the start)."""
-    _check_inputs(skip, x, op)
-    weight, _ = ritz_skip_weight(x, op, skip.out_features, scaled=scaled, rcond=rcond, chunk=chunk)
+    weight, _ = ritz_skip_weight(skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk)
     skip.weight.zero_()
     return weight
 

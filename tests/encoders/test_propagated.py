@@ -228,3 +228,7 @@ def test_keep_start_needs_a_solved_head(cora_lcc):
                                   encoder_kwargs={"inputs": "propagated", "head": "linear", "keep_start": True})
     with pytest.raises(ValueError, match="keep_start.*needs encoder_kwargs\\['head'\\]='ritz'"):
         est.fit(data)
+    est = NeuralSpectralEmbedding(4, encoder="sage", progress=False, max_steps=1, batch_size=256,
+                                  sampler="neighbor", encoder_kwargs={"keep_start": True})  # no skip: nothing to keep
+    with pytest.raises(ValueError, match="keep_start.*needs an MLP or a GNN with encoder_kwargs\\['skip'\\]=True"):
+        est.fit(data)
