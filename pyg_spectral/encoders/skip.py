@@ -114,5 +114,5 @@ def ritz_start_network_(network: nn.Module, output_layers: Iterable[nn.Module], 
 
 
 def append_kept_start(out: Tensor, x: Tensor, start: Tensor) -> Tensor:
-    """``out`` with the kept start's columns :math:`x\,c_l` appended (``out`` itself when none is kept)."""
+    r"""``out`` with the kept start's columns :math:`x\,c_l` appended (``out`` itself when none is kept)."""
     return out if start.numel() == 0 else torch.cat([out, nn.functional.linear(x, start.to(out.dtype))], -1)

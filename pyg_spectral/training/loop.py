@@ -27,6 +27,7 @@ def train_loop(
     start_step: int = 0,
     history: Optional[List[Dict[str, Any]]] = None,
     patience: Optional[int] = None,
+    evaluate_start: bool = False,
 ) -> Tuple[List[Dict[str, Any]], int, bool]:
     """Run ``step_fn`` until the max Ritz residual from ``eval_fn`` is ``<= tol``.
 
@@ -42,6 +43,9 @@ def train_loop(
     ``start_step + 1 .. max_steps`` run, records are appended to ``history``
     and their times continue from its last record.
 
+    ``evaluate_start`` evaluates before the first step too (a record at step 0, loss ``nan``): a start that
+    already meets ``tol`` (e.g. a network started at the Rayleigh–Ritz solution on its inputs) runs no step.
+
     Returns ``(history, steps_run, converged)``.
     """
     history = list(history or [])
@@ -49,6 +53,14 @@ def train_loop(
     converged = False
     step = int(start_step)
     losses = []
+    if evaluate_start and step == 0 and not history:
+        record = {"step": 0, "time": time.perf_counter() - start, "loss": math.nan, "lr": lr_fn()}
+        record.update(eval_fn())
+        history.append(record)
+        if on_record is not None:
+            on_record(record, history)
+        if record["residual"] <= tol:
+            return history, 0, True
     # Training stops at tol, usually long before max_steps: the bar shows the residual against tol and no
     # time-remaining estimate (one from max_steps would be hours for a run that stops in seconds).
     with tqdm(total=max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True, mininterval=0.5,
