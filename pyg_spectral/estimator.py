@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from .base import SpectralEstimator
 from .encoders import EmbeddingEncoder, GNNEncoder, MLPEncoder, RitzHead, build_encoder, encoder_kind, full_outputs
 from .encoders.build import graph_size_kwargs
-from .encoders.propagated import PropagatedInputs
+from .encoders.propagated import PropagatedInputs, default_channels
 from .exceptions import ConvergenceWarning, GraphInputError  # noqa: F401  (GraphInputError: re-exported)
 from .losses import build_loss
 from .operators import build_operator
@@ -342,7 +342,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                 raise ValueError("encoder_kwargs['keep_start'] keeps the Ritz start as extra columns of the basis a "
                                  "solved head combines: it needs encoder_kwargs['head']='ritz' (or 'auto').")
             trunk.ritz_initialize_(self._x, op, scaled=not solved, keep_start=keep,
-                                   chunk=None if self.batch_size is None else max(int(self.batch_size), 8192))
+                                   chunk=None if self.batch_size is None else max(int(self.batch_size), 8192),
+                                   columns=getattr(self.inputs_, "start_columns", None))
             if keep:  # the head combines the trunk's columns and the kept start's
                 encoder.coef = encoder.coef.new_zeros(encoder.coef.size(0) + trunk.start.size(0), encoder.out_channels)
         elif not reuse and keep_start:
@@ -410,7 +411,8 @@ class NeuralSpectralEmbedding(SpectralEstimator):
 
     def _input_transform(self, kind: str, x: Optional[Tensor]) -> Optional[nn.Module]:
         """``encoder_kwargs["inputs"]``: ``"features"`` (default: ``data.x`` as it is; ``None`` returned),
-        ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs` at its defaults) or a module called as
+        ``"propagated"`` (:class:`~pyg_spectral.encoders.PropagatedInputs`, channels per hop from
+        :func:`~pyg_spectral.encoders.propagated.default_channels`) or a module called as
         ``inputs(x, edge_index, num_nodes=, n_id=, edge_weight=)``; an MLP or a GNN."""
         inputs = (self.encoder_kwargs or {}).get("inputs", "features")
         if isinstance(inputs, str) and inputs == "features":
@@ -420,8 +422,10 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                              f"or a GNN (got encoder={self.encoder!r}).")
         if isinstance(inputs, nn.Module):
             return inputs
-        if inputs == "propagated":
-            return PropagatedInputs(0 if x is None else x.size(-1), seed=self.seed)
+        if inputs == "propagated":  # as many columns per hop as the span needs for m functions
+            c = 0 if x is None else x.size(-1)
+            random, feature = default_channels(c, self.n_components_learned_)
+            return PropagatedInputs(c, random_channels=random, feature_channels=feature, seed=self.seed)
         raise ValueError(f"encoder_kwargs['inputs'] must be 'features', 'propagated' or a module, got {inputs!r}.")
 
     @torch.no_grad()

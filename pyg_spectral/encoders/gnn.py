@@ -191,7 +191,8 @@ class GNNEncoder(nn.Module):
 
     @torch.no_grad()
     def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
-                         chunk: Optional[int] = None, keep_start: bool = False) -> "GNNEncoder":
+                         chunk: Optional[int] = None, keep_start: bool = False,
+                         columns: Optional[slice] = None) -> "GNNEncoder":
         r"""Start at the Rayleigh–Ritz solution of ``op`` on the span of the node features ``x``
         (``[n, in_channels]``, every node): the skip's rows become the top Ritz coefficients and the GNN's
         output layers (:meth:`output_layers`) are zeroed on those columns, as
@@ -200,7 +201,8 @@ class GNNEncoder(nn.Module):
         With ``keep_start`` (for a solved head, :class:`~pyg_spectral.encoders.RitzHead`) the start goes to the
         frozen buffer ``start`` instead, whose outputs :math:`x\,c_l` are appended as ``r`` extra columns
         (``[n, out_channels + r]``), the skip is zeroed and the network keeps its random start
-        (:func:`~pyg_spectral.encoders.skip.keep_ritz_start_`).
+        (:func:`~pyg_spectral.encoders.skip.keep_ritz_start_`). ``columns``: the start on those input columns
+        only (:func:`~pyg_spectral.encoders.skip.ritz_skip_weight`).
 
         >>> from pyg_spectral.datasets import cycle_graph
         >>> from pyg_spectral.operators import NormalizedAdjacency
@@ -211,7 +213,8 @@ class GNNEncoder(nn.Module):
         >>> bool(torch.allclose(enc(x, data.edge_index), enc.skip(x)))   # the GNN adds nothing at the start
         True
         """
-        ritz_start_network_(self, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk, keep_start=keep_start)
+        ritz_start_network_(self, self.output_layers(), x, op, scaled=scaled, rcond=rcond, chunk=chunk,
+                            keep_start=keep_start, columns=columns)
         return self
 
     def _inputs(self, x: Optional[Tensor], edge_index: Tensor, n_id: Optional[Tensor], n: int, dtype) -> Tensor:

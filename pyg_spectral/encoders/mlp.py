@@ -60,7 +60,8 @@ class MLPEncoder(nn.Module):
 
     @torch.no_grad()
     def ritz_initialize_(self, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
-                         chunk: Optional[int] = None, keep_start: bool = False) -> "MLPEncoder":
+                         chunk: Optional[int] = None, keep_start: bool = False,
+                         columns: Optional[slice] = None) -> "MLPEncoder":
         r"""Start the network at the Rayleigh–Ritz solution of ``op`` on the span of its inputs ``x``
         (``[n, in_channels]``, every node): the skip's rows become the top Ritz coefficients :math:`c_l`
         (so output column :math:`l` is the Ritz function :math:`x c_l`, times :math:`\sqrt{\theta_l}` with
@@ -71,7 +72,8 @@ class MLPEncoder(nn.Module):
         With ``keep_start`` (for a solved head, :class:`~pyg_spectral.encoders.RitzHead`) the start goes to the
         frozen buffer ``start`` instead, whose outputs :math:`x\,c_l` are appended as ``r`` extra columns
         (``[n, out_channels + r]``), the skip is zeroed and the network keeps its random start
-        (:func:`~pyg_spectral.encoders.skip.keep_ritz_start_`).
+        (:func:`~pyg_spectral.encoders.skip.keep_ritz_start_`). ``columns``: the start on those input columns
+        only (:func:`~pyg_spectral.encoders.skip.ritz_skip_weight`).
 
         >>> import numpy as np
         >>> from pyg_spectral.datasets import grid_graph
@@ -85,5 +87,6 @@ class MLPEncoder(nn.Module):
         >>> bool(np.allclose(rayleigh.numpy(), top))
         True
         """
-        ritz_start_network_(self, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk, keep_start=keep_start)
+        ritz_start_network_(self, [self.mlp.lins[-1]], x, op, scaled=scaled, rcond=rcond, chunk=chunk,
+                            keep_start=keep_start, columns=columns)
         return self

@@ -39,41 +39,48 @@ __all__ = ["ritz_skip_weight", "ritz_initialize_skip_", "keep_ritz_start_", "rit
 
 @torch.no_grad()
 def ritz_skip_weight(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
-                     chunk: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+                     chunk: Optional[int] = None, columns: Optional[slice] = None) -> Tuple[Tensor, Tensor]:
     r"""``(weight, theta)``: the top ``r = min(d, rank)`` Ritz coefficients of ``op`` on the span of ``x``
     (``[n, c]``, every node; ``skip`` maps ``c -> d``) as the rows of a linear map (``[r, c]``, float64) and their Ritz values
     (``[r]``, descending); ``scaled`` multiplies row :math:`l` by :math:`\sqrt{\theta_l}` (the nested losses'
     minimiser in that span). The moments are streamed in column blocks
     (:func:`~pyg_spectral.spectrum.ritz.streamed_moments`: memory of ``n x 64`` float64 values besides ``x``);
     with ``chunk`` (a one-hop operator, as mini-batch training has), in node chunks of that many rows
-    (:meth:`~pyg_spectral.sampling.OperatorRows.moments`: memory of a chunk's neighbourhood)."""
+    (:meth:`~pyg_spectral.sampling.OperatorRows.moments`: memory of a chunk's neighbourhood). ``columns``: solve
+    on the span of ``x[:, columns]`` only, the weight being zero on the other inputs (e.g. raw features beside
+    :class:`~pyg_spectral.encoders.PropagatedInputs`' structural columns: their width would make this solve the
+    fit's cost, for little span)."""
     if x is None or x.dim() != 2 or x.size(-1) != skip.in_features or x.size(0) != op.num_nodes:
         raise ValueError(f"the Ritz start needs the [n, {skip.in_features}] inputs of every node "
                          f"(n = {op.num_nodes}), got {None if x is None else tuple(x.shape)}.")
     x = x.to_dense() if x.layout != torch.strided else x
     if not bool(torch.isfinite(x).all()):
         raise ValueError("the Ritz start got non-finite inputs (NaN or inf).")
+    span = x if columns is None else x[:, columns]
     if chunk is None:
-        gram, cross = streamed_moments(x, op.matvec, op.measure, dtype=op.dtype)
+        gram, cross = streamed_moments(span, op.matvec, op.measure, dtype=op.dtype)
     else:
         from ..sampling.rows import OperatorRows
 
-        gram, cross = OperatorRows(op).moments(x, op.measure, chunk)
+        gram, cross = OperatorRows(op).moments(span, op.measure, chunk)
     theta, coef = ritz_from_moments(gram, cross, rcond)
     r = min(skip.out_features, coef.size(1))
     if scaled:
         coef = ritz_start(coef, theta)
-    return coef[:, :r].T.contiguous(), theta[:r]
+    weight = coef.new_zeros(r, x.size(-1))
+    weight[:, slice(None) if columns is None else columns] = coef[:, :r].T
+    return weight, theta[:r]
 
 
 @torch.no_grad()
 def ritz_initialize_skip_(skip: nn.Linear, output_layers: Iterable[nn.Module], x: Tensor, op,
-                          scaled: bool = False, rcond: float = 1e-7, chunk: Optional[int] = None) -> Tensor:
+                          scaled: bool = False, rcond: float = 1e-7, chunk: Optional[int] = None,
+                          columns: Optional[slice] = None) -> Tensor:
     r"""Set ``skip`` (``c -> d``, no bias) to the top-``d`` Ritz coefficients of ``op`` on the span of ``x``
     (``[n, c]``, every node; :func:`ritz_skip_weight`) and zero the rows of those columns in ``output_layers``
     (the layers whose outputs are the network's: their ``weight`` rows and ``bias`` entries); returns the Ritz
     values set (``[r]``, ``r = min(d, rank)``; columns past the rank keep the network's random start)."""
-    weight, theta = ritz_skip_weight(skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+    weight, theta = ritz_skip_weight(skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk, columns=columns)
     r = weight.size(0)
     skip.weight.zero_()
     skip.weight[:r] = weight.to(skip.weight)
@@ -87,7 +94,7 @@ def ritz_initialize_skip_(skip: nn.Linear, output_layers: Iterable[nn.Module], x
 
 @torch.no_grad()
 def keep_ritz_start_(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond: float = 1e-7,
-                     chunk: Optional[int] = None) -> Tensor:
+                     chunk: Optional[int] = None, columns: Optional[slice] = None) -> Tensor:
     r"""The kept start: the top-``d`` Ritz coefficients of ``op`` on the span of ``x`` as a frozen ``[r, c]``
     map (returned, float64) whose outputs are extra columns of the network, and ``skip`` set to zero; the network
     itself keeps its random start. A solved head then combines the network's columns and the start's, so the
@@ -95,22 +102,26 @@ def keep_ritz_start_(skip: nn.Linear, x: Tensor, op, scaled: bool = False, rcond
     trainable column starts as a copy of a kept one (near-duplicate columns would make the head's solve
     cancel: Cora's LCC, SAGE, 500 mini-batch steps, 1.0e-5 subspace distance with the copy, 3.0e-6 without,
     3.2e-6 at the start)."""
-    weight, _ = ritz_skip_weight(skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+    weight, _ = ritz_skip_weight(skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk, columns=columns)
     skip.weight.zero_()
     return weight
 
 
 @torch.no_grad()
 def ritz_start_network_(network: nn.Module, output_layers: Iterable[nn.Module], x: Tensor, op, scaled: bool = False,
-                        rcond: float = 1e-7, chunk: Optional[int] = None, keep_start: bool = False) -> None:
+                        rcond: float = 1e-7, chunk: Optional[int] = None, keep_start: bool = False,
+                        columns: Optional[slice] = None) -> None:
     """A network's ``ritz_initialize_``: its ``skip`` started by :func:`ritz_initialize_skip_`, or with
-    ``keep_start`` its ``start`` buffer set by :func:`keep_ritz_start_`."""
+    ``keep_start`` its ``start`` buffer set by :func:`keep_ritz_start_` (``columns``: see
+    :func:`ritz_skip_weight`)."""
     if network.skip is None:
         raise RuntimeError(f"ritz_initialize_ sets the skip connection: build {type(network).__name__} with skip=True.")
     if keep_start:  # the start as frozen extra columns; the network keeps its random start
-        network.start = keep_ritz_start_(network.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk).to(network.start)
+        network.start = keep_ritz_start_(network.skip, x, op, scaled=scaled, rcond=rcond, chunk=chunk,
+                                         columns=columns).to(network.start)
     else:
-        ritz_initialize_skip_(network.skip, output_layers, x, op, scaled=scaled, rcond=rcond, chunk=chunk)
+        ritz_initialize_skip_(network.skip, output_layers, x, op, scaled=scaled, rcond=rcond, chunk=chunk,
+                              columns=columns)
 
 
 def append_kept_start(out: Tensor, x: Tensor, start: Tensor) -> Tensor:
