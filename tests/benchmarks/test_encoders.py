@@ -5,7 +5,7 @@ import encoders
 
 def test_unseen_nodes_record_for_a_network_on_propagated_inputs():
     rec = encoders.unseen("Cora", 4, 1, "mlp_propagated", net_steps=25)
-    assert rec["n_sub"] < rec["n"] == 2485 and rec["depth"] == 25
+    assert rec["n_sub"] < rec["n"] == 2485 and 0 <= rec["depth"] <= 25  # steps run (0: the start met tol)
     for key in ("ours", "one_hop", "seen_shift"):
         assert 0.0 <= rec[key] <= 1.0 and math.isfinite(rec[key])
 
