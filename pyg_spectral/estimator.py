@@ -362,28 +362,32 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         else:
             evaluator = ExactRitzEvaluator(op, k, self._outputs)
         trainer = self._trainer(encoder, op, loss_fn, objective, ctx, settings)
-        # a full-batch network started at the Rayleigh–Ritz solution on its inputs: the head solved on that start
-        # is evaluated before any step, and a start that meets tol trains no step (Cora's LCC without features,
-        # k = 16, whitened propagated inputs: residual 7e-5 at the start, 100 steps were run for nothing)
-        started = (not reuse and self.batch_size is None and ctx is None and isinstance(encoder, RitzHead)
+        # a network started at the Rayleigh–Ritz solution on its inputs: the head solved on that start is evaluated
+        # before any step, and a start that meets tol trains no step (Cora's LCC without features, k = 16,
+        # whitened propagated inputs: residual 2e-5 at the start; full batch ran 100 steps for nothing, mini-batch
+        # all of max_steps, its sampled residual never reading below tol). Mini-batch: the exact moments
+        # streamed over node chunks and the exact residual, as the final solve does.
+        started = (not reuse and ctx is None and isinstance(encoder, RitzHead)
                    and getattr(encoder.trunk, "skip", None) is not None)
-        if started:
-            with torch.no_grad():
-                h = full_outputs(encoder.trunk, self._x, self._edge_index, num_nodes=n)
-                encoder.solve_(h, op.matvec(h), op.measure)
-        result = trainer.run(objective, loss_fn, evaluator, dtype=self.dtype, evaluate_start=started)
+        start_evaluator = None
+        if started:  # in inference mode, as the final solve (batch norm: the same function on every chunk)
+            encoder.eval()
+            self._solve_head(encoder, objective, op)
+            exact = ExactRitzEvaluator(op, k, self._outputs)
+
+            def start_evaluator(model: nn.Module) -> Dict[str, Any]:
+                training = model.training
+                model.eval()
+                try:
+                    return exact(model)
+                finally:
+                    model.train(training)
+        result = trainer.run(objective, loss_fn, evaluator, dtype=self.dtype,
+                             evaluate_start=start_evaluator or False)
         self.operator_, self.encoder_, self.loss_fn_ = op, result.model, loss_fn
         if isinstance(self.encoder_, RitzHead):  # the head of the model kept (e.g. its average), on its trunk
             self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be
-            with torch.no_grad():
-                # (columns at unit norm first: the trained ones grow, a kept start's do not, and rcond must judge both)
-                if self.batch_size is None:
-                    h = full_outputs(self.encoder_.trunk, self._x, self._edge_index, num_nodes=n)
-                    self.encoder_.solve_(h, op.matvec(h), op.measure, equilibrate=True)
-                else:  # exact moments streamed over node chunks: memory of a batch, not of the graph
-                    self.encoder_.solve_moments_(*objective.exact_moments(self.encoder_.trunk,
-                                                                         max(int(self.batch_size), 1024)),
-                                                 equilibrate=True)
+            self._solve_head(self.encoder_, objective, op)
         self.n_components_learned_prev_, self._n_prev = m, n
         self.history_, self.n_iter_, self.converged_ = result.history, result.steps, result.converged
         self._fingerprint = graph_fingerprint(data)
@@ -408,6 +412,18 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                 "Raise max_steps, widen gaps with filter_degree, or add n_oversamples.",
                 ConvergenceWarning, stacklevel=2)
         return self
+
+    @torch.no_grad()
+    def _solve_head(self, encoder: RitzHead, objective, op) -> None:
+        """The head solved exactly on the trunk's span: on every node (full batch) or from exact moments streamed
+        over node chunks (mini-batch: memory of a batch, not of the graph). Columns at unit norm first: trained
+        ones grow, a kept start's do not, and ``rcond`` must judge both."""
+        if self.batch_size is None:
+            h = full_outputs(encoder.trunk, self._x, self._edge_index, num_nodes=op.num_nodes)
+            encoder.solve_(h, op.matvec(h), op.measure, equilibrate=True)
+        else:
+            encoder.solve_moments_(*objective.exact_moments(encoder.trunk, max(int(self.batch_size), 1024)),
+                                   equilibrate=True)
 
     def _input_transform(self, kind: str, x: Optional[Tensor]) -> Optional[nn.Module]:
         """``encoder_kwargs["inputs"]``: ``"features"`` (default: ``data.x`` as it is; ``None`` returned),

@@ -172,7 +172,7 @@ class PropagatedInputs(nn.Module):
         crow, col = lap.crow_indices(), lap.col_indices()
         row = torch.repeat_interleave(torch.arange(num_nodes, device=col.device), crow.diff())
         values = -0.5 * lap.values() + (row == col).to(torch.float64)  # L has a unit diagonal on every node
-        return torch.sparse_csr_tensor(crow, col, values, (num_nodes, num_nodes))
+        return torch.sparse_csr_tensor(crow, col, values, (num_nodes, num_nodes), check_invariants=False)
 
     def forward(self, x: Optional[Tensor], edge_index: Tensor, num_nodes: Optional[int] = None,
                 n_id: Optional[Tensor] = None, edge_weight: Optional[Tensor] = None) -> Tensor:

@@ -24,7 +24,7 @@ returned.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -104,9 +104,11 @@ class Trainer:
         return loss.detach()
 
     def run(self, objective, loss_fn, evaluator: Callable[[nn.Module], Dict[str, Any]],
-            dtype: Optional[torch.dtype] = None, evaluate_start: bool = False) -> TrainResult:
+            dtype: Optional[torch.dtype] = None,
+            evaluate_start: Union[bool, Callable[[nn.Module], Dict[str, Any]]] = False) -> TrainResult:
         """Train until converged or ``max_steps`` (resuming from the checkpoint when there is one);
-        ``evaluate_start``: evaluate the start too, and run no step if it meets ``tol``."""
+        ``evaluate_start``: evaluate the start too (with ``evaluator``, or with the callable given), and run
+        no step if it meets ``tol``."""
         self.dtype = dtype
         start_step, history0, done = 0, [], False
         if self.checkpoint is not None:
@@ -124,7 +126,9 @@ class Trainer:
                 max_steps=self.max_steps, eval_every=self.eval_every, tol=self.tol,
                 progress=self.progress and self.is_main, desc=self.desc,
                 lr_fn=lambda: self.optimizer.param_groups[0]["lr"], on_record=on_record,
-                start_step=start_step, history=history0, patience=self.patience, evaluate_start=evaluate_start)
+                start_step=start_step, history=history0, patience=self.patience,
+                evaluate_start=(lambda: self.broadcast(evaluate_start(self.model) if self.is_main else None))
+                if callable(evaluate_start) else evaluate_start)
         model = self.model
         model.eval()
         return TrainResult(history, steps, converged, model)
