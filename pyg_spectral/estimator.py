@@ -366,9 +366,12 @@ class NeuralSpectralEmbedding(SpectralEstimator):
         # before any step, and a start that meets tol trains no step (Cora's LCC without features, k = 16,
         # whitened propagated inputs: residual 2e-5 at the start; full batch ran 100 steps for nothing, mini-batch
         # all of max_steps, its sampled residual never reading below tol). Mini-batch: the exact moments
-        # streamed over node chunks and the exact residual, as the final solve does.
+        # streamed over node chunks and the exact residual, as the final solve does; that pass costs what the
+        # final solve does, so only on built inputs, whose start is the answer on real graphs (on user features,
+        # e.g. one SIGN hop on a 1e6-node SBM, the start is at 4e-3 and the pass would be spent for nothing).
         started = (not reuse and ctx is None and isinstance(encoder, RitzHead)
-                   and getattr(encoder.trunk, "skip", None) is not None)
+                   and getattr(encoder.trunk, "skip", None) is not None
+                   and (self.batch_size is None or self.inputs_ is not None))
         start_evaluator = None
         if started:  # in inference mode, as the final solve (batch norm: the same function on every chunk)
             encoder.eval()
