@@ -25,13 +25,15 @@ or a GNN, which then also passes messages between the rows) on these inputs a li
 Rayleigh–Ritz solution (``encoder_kwargs["skip"]``, default on;
 :meth:`~pyg_spectral.encoders.MLPEncoder.ritz_initialize_`), so training starts at the best linear map of
 :math:`\Phi`; on mini-batches the start is kept as frozen columns of the solved head's basis
-(``encoder_kwargs["keep_start"]``), so the mini-batch noise cannot take the fit below it. Measured on graphs without features, ``k = 16``, library defaults
-(``benchmarks/results/encoders_propagated_full.md``, ``encoders_propagated.md``, ``encoders_propagated_seed1.md``):
-full batch, ego-Facebook 6.1e-8 / 2.7e-8 and PubMed's LCC 2.8e-7 / 6.1e-7 (max eigenvalue error / subspace
-distance; before the skip 1.7e-5 / 1.1e-5 and 6.9e-5 / 1.4e-4; GNNs on noise stall on PubMed at 0.28); mini-batch
-MLP, node sampler, ``B = 256``, 10000 steps on PubMed: 1.4e-2 with seeds 0 and 1 (before the skip 1.5e-2 and
-7.5e-2). Hops only to 64 hold PubMed's 16 leading eigenvectors to 3.5e-2 / 8.6e-2 (two seeds; Rayleigh–Ritz on
-the inputs alone), hops to 256 to 4e-7: the default goes to 256.
+(``encoder_kwargs["keep_start"]``), so the mini-batch noise cannot take the fit below it. The estimator
+evaluates that start exactly before the first step, and a start that meets ``tol`` trains no step. With the
+whitened columns and :func:`default_channels` it does on Cora's and CiteSeer's LCCs (features) and on ego-Facebook
+and PubMed's LCC (structure only), at ``k = 16`` and ``32``, full batch and mini-batch
+(``benchmarks/results/encoders.md``): the fit is then Rayleigh–Ritz on a fixed polynomial filter of the graph,
+and the network's trained part adds nothing there; what the network adds is the map to new nodes and graphs
+(``transform``). Before the whitening (float32 columns of condition ~1e16) the same fits trained 500–2200 steps
+for 500x–1100x the embedding table's time. Hops only to 64 hold PubMed's 16 leading eigenvectors to
+3.5e-2 / 8.6e-2 (two seeds; Rayleigh–Ritz on the inputs alone): the default goes to 256.
 
 Memory: :math:`\Phi` is held, ``n x num_features_out`` values of ``dtype`` (at most 833 float32 columns with 64
 channels: 3.3 GB at ``n = 1e6``; whitening drops the directions the span lacks: 447 columns on ego-Facebook),
