@@ -210,7 +210,10 @@ class PropagatedInputs(nn.Module):
                 scale = self.scale[start:start + part.size(1)]
             start += part.size(1)
             part = part * scale.to(part.device)
-            (propagated if hop and self.whiten else parts).append(part if hop and self.whiten else part.to(self.dtype))
+            if hop and self.whiten:
+                propagated.append(part)  # float64 until whitened
+            else:
+                parts.append(part.to(self.dtype))
 
         if x is not None:
             add(x.detach().to(torch.float64))
