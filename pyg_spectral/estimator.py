@@ -385,8 +385,7 @@ class NeuralSpectralEmbedding(SpectralEstimator):
                     return exact(model)
                 finally:
                     model.train(training)
-        result = trainer.run(objective, loss_fn, evaluator, dtype=self.dtype,
-                             evaluate_start=start_evaluator or False)
+        result = trainer.run(objective, loss_fn, evaluator, dtype=self.dtype, evaluate_start=start_evaluator)
         self.operator_, self.encoder_, self.loss_fn_ = op, result.model, loss_fn
         if isinstance(self.encoder_, RitzHead):  # the head of the model kept (e.g. its average), on its trunk
             self.encoder_.eval()  # inference mode (e.g. batch norm's running statistics), as transform will be

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -27,7 +27,7 @@ def train_loop(
     start_step: int = 0,
     history: Optional[List[Dict[str, Any]]] = None,
     patience: Optional[int] = None,
-    evaluate_start: Union[bool, Callable[[], Dict[str, Any]]] = False,
+    evaluate_start: Optional[Callable[[], Dict[str, Any]]] = None,
 ) -> Tuple[List[Dict[str, Any]], int, bool]:
     """Run ``step_fn`` until the max Ritz residual from ``eval_fn`` is ``<= tol``.
 
@@ -43,9 +43,9 @@ def train_loop(
     ``start_step + 1 .. max_steps`` run, records are appended to ``history``
     and their times continue from its last record.
 
-    ``evaluate_start`` evaluates before the first step too (a record at step 0, loss ``nan``; with ``eval_fn``,
-    or with the callable given, e.g. an exact evaluation where training's is sampled): a start that already
-    meets ``tol`` (e.g. a network started at the Rayleigh–Ritz solution on its inputs) runs no step.
+    ``evaluate_start`` (a callable like ``eval_fn``, e.g. an exact evaluation where training's is sampled)
+    evaluates the start before the first step (a record at step 0, loss ``nan``): a start that already meets
+    ``tol`` (e.g. a network started at the Rayleigh–Ritz solution on its inputs) runs no step.
 
     Returns ``(history, steps_run, converged)``.
     """
@@ -54,9 +54,9 @@ def train_loop(
     converged = False
     step = int(start_step)
     losses = []
-    if evaluate_start and step == 0 and not history:
+    if evaluate_start is not None and step == 0 and not history:
         record = {"step": 0, "time": time.perf_counter() - start, "loss": math.nan, "lr": lr_fn()}
-        record.update(evaluate_start() if callable(evaluate_start) else eval_fn())
+        record.update(evaluate_start())
         history.append(record)
         if on_record is not None:
             on_record(record, history)

@@ -24,7 +24,7 @@ returned.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -105,10 +105,9 @@ class Trainer:
 
     def run(self, objective, loss_fn, evaluator: Callable[[nn.Module], Dict[str, Any]],
             dtype: Optional[torch.dtype] = None,
-            evaluate_start: Union[bool, Callable[[nn.Module], Dict[str, Any]]] = False) -> TrainResult:
+            evaluate_start: Optional[Callable[[nn.Module], Dict[str, Any]]] = None) -> TrainResult:
         """Train until converged or ``max_steps`` (resuming from the checkpoint when there is one);
-        ``evaluate_start``: evaluate the start too (with ``evaluator``, or with the callable given), and run
-        no step if it meets ``tol``."""
+        ``evaluate_start`` (an evaluator): evaluate the start with it too, and run no step if it meets ``tol``."""
         self.dtype = dtype
         start_step, history0, done = 0, [], False
         if self.checkpoint is not None:
@@ -127,8 +126,8 @@ class Trainer:
                 progress=self.progress and self.is_main, desc=self.desc,
                 lr_fn=lambda: self.optimizer.param_groups[0]["lr"], on_record=on_record,
                 start_step=start_step, history=history0, patience=self.patience,
-                evaluate_start=(lambda: self.broadcast(evaluate_start(self.model) if self.is_main else None))
-                if callable(evaluate_start) else evaluate_start)
+                evaluate_start=None if evaluate_start is None else
+                (lambda: self.broadcast(evaluate_start(self.model) if self.is_main else None)))
         model = self.model
         model.eval()
         return TrainResult(history, steps, converged, model)
